@@ -1,8 +1,8 @@
 // `ledgerline`: one CLI for every part. Each part registers its roles here.
 import { Command } from 'commander';
-import { addSettingOptions, commonSettings, ConfigError, loadConfig, port } from './platform/config.ts';
+import { addSettingOptions, ConfigError, loadConfig, port } from './platform/config.ts';
 import { createSql } from './platform/db.ts';
-import { migrate } from './platform/migrations.ts';
+import { migrationSettings, runMigrations } from './migrate.ts';
 import { projectRoot } from './platform/project-root.ts';
 import { redactSecrets } from './platform/redact.ts';
 import { servicesDown, servicesStatus, servicesUp, writeServicesEnv } from './platform/services/index.ts';
@@ -13,16 +13,14 @@ const program = new Command('ledgerline')
 
 const say = (line: string) => process.stderr.write(`${line}\n`);
 
-const migrateSettings = { databaseUrl: commonSettings.databaseUrl };
 addSettingOptions(
-  program.command('migrate').description('Apply every part\'s numbered SQL migrations (idempotent)'),
-  migrateSettings,
+  program.command('migrate').description("Apply every part's numbered SQL migrations (idempotent)"),
+  migrationSettings,
 ).action(async (flags) => {
-  const config = loadConfig(migrateSettings, flags);
+  const config = loadConfig(migrationSettings, flags);
   const sql = createSql(config.databaseUrl, { applicationName: 'ledgerline-migrate', max: 1 });
   try {
-    const result = await migrate(sql, { log: say });
-    say(`migrations: ${result.applied.length} applied, ${result.alreadyApplied} already applied`);
+    await runMigrations(sql, config, say);
   } finally {
     await sql.end();
   }

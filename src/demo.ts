@@ -6,21 +6,21 @@ import { createSql, pingPostgres } from './platform/db.ts';
 import { createHttpServer, shutdownOnSignals } from './platform/http-server.ts';
 import { createLogger } from './platform/log.ts';
 import { createMetricsRegistry } from './platform/metrics.ts';
-import { migrate } from './platform/migrations.ts';
 import { projectRoot } from './platform/project-root.ts';
 import { createRedis, pingRedis } from './platform/redis.ts';
 import { servicesUp, writeServicesEnv } from './platform/services/index.ts';
+import { migrationSettings, runMigrations } from './migrate.ts';
 
 export async function runDemo(options: { port: number; log: (line: string) => void }): Promise<void> {
   const { log } = options;
   const up = await servicesUp({ root: projectRoot, env: process.env, log });
   await writeServicesEnv(projectRoot, up.env);
-  const config = loadConfig(commonSettings, {}, { ...process.env, ...up.env });
+  const env = { ...process.env, ...up.env };
+  const config = { ...loadConfig(commonSettings, {}, env), ...loadConfig(migrationSettings, {}, env) };
 
   const logger = createLogger({ name: 'demo' });
   const sql = createSql(config.databaseUrl, { applicationName: 'ledgerline-demo', max: 5 });
-  const result = await migrate(sql, { log });
-  log(`migrations: ${result.applied.length} applied, ${result.alreadyApplied} already applied`);
+  await runMigrations(sql, config, log);
 
   const redis = createRedis(config.redisUrl, { name: 'demo', logger, maxRetriesPerRequest: 1 });
   const bus = createBus({ kafkaBrokers: config.kafkaBrokers, redisUrl: config.redisUrl, logger, clientId: 'ledgerline-demo' });

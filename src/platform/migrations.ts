@@ -1,6 +1,10 @@
 // Numbered SQL files per part (`src/<part>/migrations/NNN_name.sql`), each applied in its own
 // transaction with its version recorded, under an advisory lock so concurrent `migrate` runs
 // serialize. Applied files are immutable: a changed checksum stops the run.
+//
+// A part whose objects live in a configurable schema (stripe-sync) writes `{{name}}` placeholders
+// in its files and is migrated with `variables`; the values are identifiers, checked, and are
+// part of the recorded name, so the same files can be applied once per schema.
 import { createHash } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -50,6 +54,24 @@ export interface MigrateOptions {
   parts?: readonly string[];
   root?: string;
   log?: (line: string) => void;
+  /** Placeholder values per part, e.g. `{ 'stripe-sync': { schema: 'stripe' } }`. */
+  variables?: Record<string, Record<string, string>>;
+}
+
+const IDENTIFIER = /^[a-z_][a-z0-9_]{0,62}$/;
+
+/** Fills `{{name}}` placeholders; returns the recorded part name that includes the values. */
+export function instantiate(file: MigrationFile, variables: Record<string, string> = {}): { part: string; sql: string } {
+  for (const [name, value] of Object.entries(variables)) {
+    if (!IDENTIFIER.test(value)) throw new Error(`Migration variable ${name} must be a lower-case SQL identifier, got an invalid value`);
+  }
+  const sql = file.sql.replace(/\{\{(\w+)\}\}/g, (_, name: string) => {
+    const value = variables[name];
+    if (value === undefined) throw new Error(`Migration ${file.part}/${file.version}_${file.name} needs variable {{${name}}}`);
+    return value;
+  });
+  const suffix = Object.entries(variables).sort().map(([k, v]) => `${k}=${v}`).join(',');
+  return { part: suffix ? `${file.part}(${suffix})` : file.part, sql };
 }
 
 export async function migrate(sql: Sql, options: MigrateOptions = {}): Promise<MigrationResult> {
@@ -70,23 +92,24 @@ export async function migrate(sql: Sql, options: MigrateOptions = {}): Promise<M
   });
   const result: MigrationResult = { applied: [], alreadyApplied: 0 };
   for (const file of files) {
+    const { part, sql: text } = instantiate(file, options.variables?.[file.part]);
     // Lock, then look: another `migrate` may have applied this file while we waited.
     const appliedNow = await sql.begin(async (tx) => {
       await lock(tx);
       const [row] = await tx<{ checksum: string }[]>`
-        select checksum from ledgerline.schema_migrations where part = ${file.part} and version = ${file.version}`;
+        select checksum from ledgerline.schema_migrations where part = ${part} and version = ${file.version}`;
       if (row) {
         if (row.checksum !== file.checksum) {
-          throw new Error(`Migration ${file.part}/${file.version}_${file.name} changed after it was applied; add a new migration instead`);
+          throw new Error(`Migration ${part}/${file.version}_${file.name} changed after it was applied; add a new migration instead`);
         }
         return false;
       }
-      await tx.unsafe(file.sql);
-      await tx`insert into ledgerline.schema_migrations (part, version, name, checksum) values (${file.part}, ${file.version}, ${file.name}, ${file.checksum})`;
+      await tx.unsafe(text);
+      await tx`insert into ledgerline.schema_migrations (part, version, name, checksum) values (${part}, ${file.version}, ${file.name}, ${file.checksum})`;
       return true;
     });
     if (appliedNow) {
-      options.log?.(`applied ${file.part}/${String(file.version).padStart(3, '0')}_${file.name}`);
+      options.log?.(`applied ${part}/${String(file.version).padStart(3, '0')}_${file.name}`);
       result.applied.push(file);
     } else {
       result.alreadyApplied++;
