@@ -6,6 +6,7 @@ import { migrationSettings, runMigrations } from './migrate.ts';
 import { projectRoot } from './platform/project-root.ts';
 import { redactSecrets } from './platform/redact.ts';
 import { servicesDown, servicesStatus, servicesUp, writeServicesEnv } from './platform/services/index.ts';
+import { registerStripeEmulatorCommand } from './stripe-emulator/command.ts';
 
 const program = new Command('ledgerline')
   .description('Ledgerline: Stripe mirror, payments, billing and activity log on Postgres, Redis and Kafka')
@@ -63,6 +64,8 @@ addSettingOptions(
   const { runDemo } = await import('./demo.ts');
   await runDemo({ port: demoPort, log: say });
 });
+
+registerStripeEmulatorCommand(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   say(err instanceof ConfigError ? err.message : `error: ${redactSecrets(err.message)}`);

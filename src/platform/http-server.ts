@@ -27,7 +27,6 @@ export function createHttpServer(options: HttpServerOptions): FastifyInstance {
   const app = Fastify({
     loggerInstance: options.logger as FastifyBaseLogger,
     bodyLimit: options.bodyLimit ?? 1024 * 1024,
-    disableRequestLogging: false,
     requestIdHeader: 'x-request-id',
     forceCloseConnections: 'idle',
   });
