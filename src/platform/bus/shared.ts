@@ -1,4 +1,8 @@
 // Small helpers shared by the bus engines.
+//
+// Handler and reconnect retries run until they succeed or the subscription closes, and close()
+// must not wait out a 30 s backoff: exponential-backoff (used for HTTP retries elsewhere) cannot
+// abort its sleeps, so the bus keeps this formula and an abortable sleep of its own.
 
 export interface RetryPolicy {
   /** First retry waits up to this long (ms). */

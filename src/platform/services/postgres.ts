@@ -7,8 +7,9 @@
 // daemonizes. As root, Postgres runs as the `postgres` OS user, created when missing.
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chown, mkdir, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { chown, lstat, mkdir, realpath, rm, symlink, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { tmpdir, userInfo } from 'node:os';
 import { promisify } from 'node:util';
 import postgres from 'postgres';
@@ -33,7 +34,7 @@ async function binaries(): Promise<{ pg_ctl: string; initdb: string }> {
 }
 
 /** Postgres refuses to run as root: as root, run it as the `postgres` OS user (created if missing). */
-async function postgresUser(): Promise<{ uid: number; gid: number } | undefined> {
+async function postgresUser(): Promise<OsUser> {
   if (userInfo().uid !== 0) return undefined;
   const exists = await run('id', ['-u', 'postgres']).then(() => true, () => false);
   if (!exists) {
@@ -45,7 +46,27 @@ async function postgresUser(): Promise<{ uid: number; gid: number } | undefined>
   return { uid, gid };
 }
 
-async function initdb(dataDir: string, user: { uid: number; gid: number } | undefined): Promise<void> {
+type OsUser = { uid: number; gid: number } | undefined;
+
+const canTraverse = (user: NonNullable<OsUser>, dir: string) => run('test', ['-x', dir], { ...user }).then(() => true, () => false);
+
+/**
+ * The directory Postgres really uses. As root the server runs as `postgres`, which cannot reach
+ * a checkout under a private directory (e.g. /root): then the cluster lives under /var/tmp and
+ * `.data/postgres` is a symlink to it, so it is still found where the README says.
+ */
+async function clusterDir(dataDir: string, user: OsUser): Promise<string> {
+  const isLink = await lstat(dataDir).then((st) => st.isSymbolicLink(), () => false);
+  if (isLink) return realpath(dataDir);
+  await mkdir(dirname(dataDir), { recursive: true });
+  if (!user || (await canTraverse(user, dirname(dataDir)))) return dataDir;
+  const outside = join('/var/tmp', `ledgerline-${createHash('sha256').update(dataDir).digest('hex').slice(0, 12)}`, 'postgres');
+  await mkdir(dirname(outside), { recursive: true, mode: 0o755 });
+  await symlink(outside, dataDir);
+  return outside;
+}
+
+async function initdb(dataDir: string, user: OsUser): Promise<void> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   if (user) await chown(dataDir, user.uid, user.gid);
   const pwfile = join(tmpdir(), `ledgerline-pg-${process.pid}-${Date.now()}`);
@@ -75,9 +96,10 @@ export async function canConnect(url: string, timeoutSeconds = 3): Promise<boole
 
 /** initdb once, then `pg_ctl start` (idempotent: an answering server is left alone). */
 export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): Promise<void> {
-  const { dataDir, port, log = () => {} } = options;
+  const { port, log = () => {} } = options;
   if (await canConnect(embeddedUrl(port, 'postgres'), 1)) return;
   const user = await postgresUser();
+  const dataDir = await clusterDir(options.dataDir, user);
   if (!existsSync(join(dataDir, 'PG_VERSION'))) {
     log(`initialising embedded Postgres in ${dataDir}`);
     await initdb(dataDir, user);
@@ -98,8 +120,9 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   });
 }
 
-export async function stopEmbeddedPostgres(dataDir: string): Promise<void> {
-  if (!existsSync(join(dataDir, 'postmaster.pid'))) return;
+export async function stopEmbeddedPostgres(linkOrDir: string): Promise<void> {
+  if (!existsSync(join(linkOrDir, 'postmaster.pid'))) return;
+  const dataDir = await realpath(linkOrDir);
   const { pg_ctl } = await binaries();
   await run(pg_ctl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60'], { ...(await postgresUser()) }).catch(() => {});
 }
