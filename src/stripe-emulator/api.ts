@@ -8,12 +8,12 @@ import type { Emulator } from './context.ts';
 import { StripeError } from './errors.ts';
 import type { EventRequest } from './events.ts';
 import { expandTree, type ExpandTree } from './expand.ts';
-import { parseFault, randomFault, sampleLatency, type Fault, type Latency } from './faults.ts';
+import { parseFault, randomFault, sampleLatency, type Fault, type FaultQueue, type Latency } from './faults.ts';
 import { parseForm, rawQuery, type FormObject } from './form-parser.ts';
 import { fingerprint, IdempotencyCache } from './idempotency.ts';
 import { coerceBody, coerceQuery, type Params } from './params.ts';
 import { RateLimiter } from './rate-limit.ts';
-import { API_VERSION } from './spec.ts';
+import { API_VERSION, type Schema } from './spec.ts';
 
 export interface ApiOptions {
   apiKeys: string[];
@@ -21,6 +21,8 @@ export interface ApiOptions {
   concurrencyLimit: number;
   latency: Latency;
   faultRate: number;
+  /** Faults queued for the next matching requests (`POST /_emulator/faults`). */
+  faults: FaultQueue;
 }
 
 export interface Call {
@@ -34,9 +36,14 @@ export interface Call {
 /** A handler answers with a JSON string (already rendered) and optionally a status. */
 export type Handler = (call: Call) => string | { status: number; body: string };
 
+export interface RouteOptions {
+  /** The form schema of a route the spec does not have (`/v1/invoices/create_preview`). */
+  bodySchema?: Schema;
+}
+
 export interface Router {
   /** `path` as in the spec (`/v1/customers/{customer}`). */
-  define(method: 'GET' | 'POST' | 'DELETE', path: string, handler: Handler): void;
+  define(method: 'GET' | 'POST' | 'DELETE', path: string, handler: Handler, options?: RouteOptions): void;
 }
 
 declare module 'fastify' {
@@ -104,13 +111,14 @@ export async function registerApi(app: FastifyInstance, emu: Emulator, options: 
     api.addHook('onRequest', async (request, reply) => {
       const requestId = newRequestId();
       reply.header('Request-Id', requestId).header('Stripe-Version', API_VERSION);
-      const forced = parseFault(request.headers['emulator-fault'] as string | undefined);
       const apiKey = apiKeyOf(request);
       request.stripe = { apiKey: apiKey ?? '', requestId, admitted: false };
       if (apiKey === undefined || apiKey === '') {
         throw new StripeError(401, "You did not provide an API key. You need to provide your API key in the Authorization header, using Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, or we can help at https://support.stripe.com/.");
       }
       if (!keys.has(apiKey)) throw new StripeError(401, `Invalid API Key provided: ${maskKey(apiKey)}`);
+      const forced = parseFault(request.headers['emulator-fault'] as string | undefined) ?? options.faults.take(request.method, request.url.split('?')[0]!);
+      if (forced?.kind === 'rate_limit') options.faults.count(forced);
       const write = request.method !== 'GET' && request.method !== 'HEAD';
       const reason = forced?.kind === 'rate_limit' ? 'global-rate' : limiter.admit(apiKey, write);
       if (reason) {
@@ -123,18 +131,18 @@ export async function registerApi(app: FastifyInstance, emu: Emulator, options: 
       request.stripe.admitted = forced?.kind !== 'rate_limit';
       // Latency counts as time in flight, so it meets the concurrency limit as slow requests do.
       if (options.latency.baseMs > 0) await sleep(sampleLatency(options.latency));
-      await injectFault(request, reply, forced ?? randomFault(options.faultRate));
+      await injectFault(request, reply, forced ?? randomFault(options.faultRate), options.faults);
     });
 
     api.addHook('onResponse', async (request) => {
       if (request.stripe?.admitted) limiter.release(request.stripe.apiKey);
     });
 
-    const define: Router['define'] = (method, path, handler) => {
+    const define: Router['define'] = (method, path, handler, routeOptions = {}) => {
       // Routes live under the plugin's /v1 prefix, which gives them their own 404 handler.
       const url = path.slice('/v1'.length).replace(/\{([^}]+)\}/g, ':$1');
       const operation = emu.spec.operation(method, path);
-      const bodySchema = emu.spec.bodySchema(method, path);
+      const bodySchema = routeOptions.bodySchema ?? emu.spec.bodySchema(method, path);
       api.route({
         method,
         url,
@@ -143,9 +151,12 @@ export async function registerApi(app: FastifyInstance, emu: Emulator, options: 
           let params: Params;
           if (method === 'POST') {
             const form = (request.body ?? {}) as FormObject;
-            await injectFault(request, reply, parseFault(typeof form.metadata === 'object' && !Array.isArray(form.metadata) ? (form.metadata.emulator_fault as string | undefined) : undefined));
+            await injectFault(request, reply, parseFault(typeof form.metadata === 'object' && !Array.isArray(form.metadata) ? (form.metadata.emulator_fault as string | undefined) : undefined), options.faults);
             if (reply.sent) return reply;
             params = coerceBody(emu.spec, bodySchema, form);
+          } else if (method === 'DELETE') {
+            // The SDKs send a DELETE's parameters (invoice_now, prorate…) in the query string.
+            params = coerceBody(emu.spec, bodySchema, { ...parseForm(rawQuery(request.url)), ...((request.body ?? {}) as FormObject) });
           } else {
             params = coerceQuery(emu.spec, operation?.parameters ?? [], parseForm(rawQuery(request.url)));
           }
@@ -197,8 +208,9 @@ export async function registerApi(app: FastifyInstance, emu: Emulator, options: 
   }, { prefix: '/v1' });
 }
 
-async function injectFault(request: FastifyRequest, reply: FastifyReply, fault: Fault | undefined): Promise<void> {
+async function injectFault(request: FastifyRequest, reply: FastifyReply, fault: Fault | undefined, faults: FaultQueue): Promise<void> {
   if (!fault) return;
+  if (fault.kind !== 'rate_limit') faults.count(fault);
   switch (fault.kind) {
     case 'slow':
       await sleep(fault.ms);

@@ -23,7 +23,22 @@ export interface EventOptions {
   bulk?: boolean;
 }
 
+const eventTypes = new WeakMap<object, Set<string>>();
+
+/** Event types of this API version (the webhook endpoint's `enabled_events` list). */
+export function knownEventTypes(emu: Pick<Emulator, 'spec'>): Set<string> {
+  let types = eventTypes.get(emu.spec);
+  if (!types) {
+    const items = emu.spec.bodySchema('POST', '/v1/webhook_endpoints')?.properties?.enabled_events?.items;
+    types = new Set((items?.enum ?? []).map(String).filter((t) => t !== '*'));
+    eventTypes.set(emu.spec, types);
+  }
+  return types;
+}
+
 export function recordEvent(emu: Emulator, type: string, object: JsonObject, options: EventOptions = {}): Entry {
+  // An event type this API version does not have is a bug in the emulator, not a client error.
+  if (!knownEventTypes(emu).has(type)) throw new Error(`no event type ${type} in API ${API_VERSION}`);
   const created = options.created ?? emu.clock.now();
   const data: JsonObject = options.previous ? { object, previous_attributes: options.previous } : { object };
   const event = instantiate(emu.spec, 'event', {

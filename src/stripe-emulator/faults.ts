@@ -1,6 +1,8 @@
 // Realism knobs: injected latency (`250ms±50ms`), a random fault rate (half 500 api_errors, half
 // dropped connections) and per-request faults forced with the `Emulator-Fault` header
-// (`api_error`, `drop`, `rate_limit`, `slow=2000ms`) or, on writes, `metadata[emulator_fault]`.
+// (`api_error`, `drop`, `rate_limit`, `slow=2000ms`), on writes with `metadata[emulator_fault]`,
+// or queued for the next N matching requests (`POST /_emulator/faults`): a client that repeats
+// its headers on each retry (the SDKs do) can so see one failure and then a success.
 
 export interface Latency {
   baseMs: number;
@@ -50,4 +52,51 @@ export function randomFault(rate: number, random: () => number = Math.random): F
   const r = random();
   if (r >= rate) return undefined;
   return r < rate / 2 ? { kind: 'api_error' } : { kind: 'drop' };
+}
+
+export interface FaultRule {
+  fault: Fault;
+  /** Only requests with this method (any when absent). */
+  method?: string;
+  /** Only this path, or paths under a prefix ending in `*` (`/v1/payment_intents*`). */
+  path?: string;
+  /** How many matching requests fail; the rule is dropped after the last. */
+  times: number;
+}
+
+/** Faults queued for the next matching requests, and how many of each were injected. */
+export class FaultQueue {
+  private rules: FaultRule[] = [];
+  readonly injected: Record<Fault['kind'], number> = { api_error: 0, drop: 0, rate_limit: 0, slow: 0 };
+
+  add(rule: FaultRule): void {
+    if (!Number.isInteger(rule.times) || rule.times < 1) throw new Error('times must be a positive integer');
+    this.rules.push({ ...rule });
+  }
+
+  /** The fault for this request, if a queued rule matches (consuming one of its times). */
+  take(method: string, path: string): Fault | undefined {
+    const i = this.rules.findIndex((r) => (!r.method || r.method.toUpperCase() === method) && matches(r.path, path));
+    if (i < 0) return undefined;
+    const rule = this.rules[i]!;
+    if (--rule.times === 0) this.rules.splice(i, 1);
+    return rule.fault;
+  }
+
+  count(fault: Fault): void {
+    this.injected[fault.kind]++;
+  }
+
+  pending(): FaultRule[] {
+    return this.rules.map((r) => ({ ...r }));
+  }
+
+  clear(): void {
+    this.rules = [];
+  }
+}
+
+function matches(pattern: string | undefined, path: string): boolean {
+  if (!pattern) return true;
+  return pattern.endsWith('*') ? path.startsWith(pattern.slice(0, -1)) : path === pattern;
 }

@@ -5,7 +5,7 @@ import { createLogger, type Logger } from '../platform/log.ts';
 import { createMetricsRegistry } from '../platform/metrics.ts';
 import { createClock } from './clock.ts';
 import type { Emulator } from './context.ts';
-import { parseLatency, type Latency } from './faults.ts';
+import { FaultQueue, parseFault, parseLatency, type Latency } from './faults.ts';
 import { createIdFactory } from './ids.ts';
 import { prepareListRoutes } from './list-endpoints.ts';
 import { createRng } from './rng.ts';
@@ -52,6 +52,13 @@ export interface StripeEmulator {
   clock: { now(): number; advance(seconds: number): number; set(unixSeconds: number): number };
   /** Milliseconds seeding took. */
   seedMs: number;
+  /**
+   * Makes the next `times` (default 1) requests matching `method`/`path` fail with `fault`
+   * (`api_error`, `drop`, `rate_limit`, `slow=2s`); the same as `POST /_emulator/faults`.
+   */
+  injectFault(fault: string, match?: { method?: string; path?: string; times?: number }): void;
+  /** Faults injected so far, by kind. */
+  faultsInjected(): Record<string, number>;
   stop(): Promise<void>;
 }
 
@@ -79,12 +86,14 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
   const seedMs = performance.now() - started;
   const apiKeys = options.apiKeys?.length ? options.apiKeys : ['sk_test_emulator'];
   const logger = options.logger ?? createLogger({ name: 'stripe-emulator', level: 'warn' });
+  const faults = new FaultQueue();
   const app: FastifyInstance = await createEmulatorServer(emu, {
     apiKeys,
     rateLimit: options.rateLimit ?? 25,
     concurrencyLimit: options.concurrencyLimit ?? 0,
     latency,
     faultRate: options.faultRate ?? 0,
+    faults,
     logger,
     registry: createMetricsRegistry('stripe-emulator'),
   });
@@ -100,6 +109,12 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     stats: () => collectStats(emu),
     clock: emu.clock,
     seedMs,
+    injectFault(text, match = {}) {
+      const fault = parseFault(text);
+      if (!fault) throw new Error(`unknown fault ${text}: expected api_error, drop, rate_limit or slow=<duration>`);
+      faults.add({ fault, method: match.method, path: match.path, times: match.times ?? 1 });
+    },
+    faultsInjected: () => ({ ...faults.injected }),
     stop: () => app.close(),
   };
 }

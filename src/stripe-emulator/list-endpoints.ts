@@ -2,7 +2,7 @@
 // 10), starting_after / ending_before, has_more, url, created[gt|gte|lt|lte], and the endpoint's
 // own filters. Which store collection an endpoint reads, and how a nested list finds its parent,
 // is the one hand-written table here; parameters, required filters and item types come from the spec.
-import { invalid, noSuch, StripeError } from './errors.ts';
+import { invalid, noSuch } from './errors.ts';
 import type { Params } from './params.ts';
 import type { JsonObject, ListEndpointSpec, Schema, StripeSpec } from './spec.ts';
 import { indexValue, type CreatedRange, type Entry, type Page, type PageQuery, type Store } from './store.ts';
@@ -60,7 +60,7 @@ const NESTED: Record<string, NestedDef> = {
 /** How the items of a nested list path point at their parent. */
 export const NESTED_LINKS = (path: string): Link | undefined => NESTED[path];
 
-/** Lists computed from parameters rather than stored objects (issue item 5, not emulated yet). */
+/** Lists computed from parameters rather than stored objects (resources/upcoming.ts, credit-notes.ts). */
 const VIRTUAL = new Set(['/v1/invoices/upcoming/lines', '/v1/credit_notes/preview/lines']);
 
 /** The store collection a top-level object lives in (cards and bank accounts depend on their owner). */
@@ -211,9 +211,8 @@ export interface ListRequest {
 /** Resolves a list request to one store page, applying Stripe's checks. */
 export function listEntries(emu: ListContext, route: ListRoute, request: ListRequest, checkParent = true): Page {
   const { query } = request;
-  if (route.virtual) {
-    throw new StripeError(501, `The Stripe emulator does not compute ${route.path} yet`, { headers: { 'Stripe-Should-Retry': 'false' } });
-  }
+  // Computed lists have their own routes; they are no collection to page through.
+  if (route.virtual) throw new Error(`${route.path} is computed, not stored`);
   const limit = route.paginated ? (query.limit === undefined ? 10 : (query.limit as number)) : Number.MAX_SAFE_INTEGER;
   if (limit < 1) throw invalid('This value must be greater than or equal to 1.', 'limit', 'parameter_invalid_integer');
   if (limit > 100 && route.paginated) throw invalid('This value must be less than or equal to 100.', 'limit', 'parameter_invalid_integer');
@@ -238,7 +237,7 @@ export function listEntries(emu: ListContext, route: ListRoute, request: ListReq
   if (!usedDefault) constraints.push(...route.defaults);
   if (route.objects) {
     const types = new Set(route.objects);
-    constraints.push(where((e) => types.has(String(e.obj.object))));
+    constraints.push(where((e) => types.has(e.type)));
   }
   const collection = emu.store.collection(route.collection);
   const pageQuery: PageQuery = { limit, ...combine(constraints) };
@@ -282,14 +281,16 @@ export function countReachable(emu: ListContext, route: ListRoute): number {
   const constraints: Constraint[] = [...route.defaults];
   if (route.objects) {
     const types = new Set(route.objects);
-    constraints.push(where((e) => types.has(String(e.obj.object))));
+    constraints.push(where((e) => types.has(e.type)));
   }
-  if (route.link) {
-    const { field, parents } = route.link;
-    constraints.push(where((e) => {
-      const parent = indexValue(e, field);
-      return !!emu.store.find(parents, parent);
-    }));
+  const { filter } = combine(constraints);
+  if (!route.link) return collection.count({ filter });
+  // Through the parent index: each stored object is parsed at most once, when the index is built.
+  const { field, parents } = route.link;
+  let n = 0;
+  for (const [parent, entries] of collection.buckets(field)) {
+    if (!emu.store.find(parents, parent)) continue;
+    n += filter ? entries.filter(filter).length : entries.length;
   }
-  return collection.count(combine(constraints));
+  return n;
 }

@@ -10,6 +10,8 @@ import { indexValue, type Entry } from './store.ts';
 
 export function defineReadRoutes(router: Router, emu: Emulator): void {
   for (const route of emu.lists.values()) {
+    // Lists computed from parameters (upcoming invoice lines) have their own routes.
+    if (route.virtual) continue;
     if (route.spec.search) {
       router.define('GET', route.path, (call) => search(call.emu, route, call.params, call.expand));
       continue;

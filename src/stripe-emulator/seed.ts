@@ -10,7 +10,7 @@ import { createIdFactory, type IdFactory } from './ids.ts';
 import { collectionFor } from './list-endpoints.ts';
 import { instantiate, MissingReference } from './objects.ts';
 import { createRng, type Rng } from './rng.ts';
-import { recordEvent } from './events.ts';
+import { knownEventTypes, recordEvent } from './events.ts';
 import type { JsonObject } from './spec.ts';
 import type { Entry } from './store.ts';
 
@@ -69,6 +69,8 @@ class Seeder {
   private readonly oneTime: Price[] = [];
   private readonly deletions: Entry[] = [];
   private invoiceNumber = 0;
+  /** Invoices numbered so far per customer (`PREFIX-0001`…), so new ones continue the sequence. */
+  private readonly sequences = new Map<string, number>();
   /** Every account has at least one invoice with more lines than its embedded list shows. */
   private bigInvoiceMade = false;
 
@@ -87,6 +89,12 @@ class Seeder {
     created = Math.min(created, this.now);
     const obj = instantiate(spec, object, { id: opts.id ?? this.ids.next(object), created, set, refs: { store, rng: this.rng, prefer: opts.refs ?? 'null' } });
     return store.insert(opts.collection ?? object, obj, { t: created, owner: opts.owner, key: opts.key, bulk: true });
+  }
+
+  private nextNumber(customer: string): number {
+    const n = (this.sequences.get(customer) ?? 0) + 1;
+    this.sequences.set(customer, n);
+    return n;
   }
 
   private between(a: number, b: number): number {
@@ -171,6 +179,7 @@ class Seeder {
     }
     const oneOff = rng.chance(0.6) ? rng.int(1, 2) : 0;
     for (let k = 0; k < oneOff; k++) this.checkout(id, pm.id, this.between(created, this.now));
+    customer.obj = { ...customer.obj, next_invoice_sequence: (this.sequences.get(id) ?? 0) + 1 };
     if (deleted) this.deletions.push(customer);
   }
 
@@ -179,8 +188,9 @@ class Seeder {
     const startedAt = founder ? customerCreated : this.between(customerCreated, customerCreated + (this.now - customerCreated) * 0.7);
     const first = rng.pick(this.recurring);
     const interval = first.interval!;
-    const pool = this.recurring.filter((p) => p.interval === interval);
-    const items = rng.chance(0.2) ? [first, rng.pick(pool)] : [first];
+    // A second item never repeats the first's price: Stripe refuses two items with one price.
+    const pool = this.recurring.filter((p) => p.interval === interval && p !== first);
+    const items = rng.chance(0.2) && pool.length ? [first, rng.pick(pool)] : [first];
     const canceled = !founder && rng.chance(0.15);
     const endedAt = canceled ? this.between(startedAt, this.now) : null;
     const id = this.ids.next('subscription');
@@ -263,7 +273,7 @@ class Seeder {
       customer, subscription, status, currency: 'usd', amount_due: total, amount_paid: status === 'paid' ? total : 0, amount_remaining: status === 'paid' ? 0 : total,
       subtotal: total, subtotal_excluding_tax: total, total, total_excluding_tax: total, attempted: status !== 'open', attempt_count: status === 'open' ? 0 : 1,
       paid: status === 'paid', payment_intent: pi, charge, billing_reason: subscription ? (lines.length && periodStart === items[0]?.obj.created ? 'subscription_create' : 'subscription_cycle') : 'manual',
-      collection_method: 'charge_automatically', customer_email: cust.email, customer_name: cust.name, number: `${String(cust.invoice_prefix)}-${String(++this.invoiceNumber).padStart(4, '0')}`,
+      collection_method: 'charge_automatically', customer_email: cust.email, customer_name: cust.name, number: `${String(cust.invoice_prefix)}-${String(this.nextNumber(customer)).padStart(4, '0')}`,
       period_start: periodStart, period_end: periodEnd, due_date: null, effective_at: created + 3600, next_payment_attempt: status === 'open' ? created + DAY : null,
       default_payment_method: null, webhooks_delivered_at: created + 60, auto_advance: status === 'open', ending_balance: status === 'open' ? null : 0, starting_balance: 0,
       status_transitions: { finalized_at: created + 3600, marked_uncollectible_at: status === 'uncollectible' ? created + 10 * DAY : null, paid_at: status === 'paid' ? paidAt : null, voided_at: status === 'void' ? created + 10 * DAY : null },
@@ -342,7 +352,7 @@ class Seeder {
       seen.add(`${route.collection}|${route.objects?.join() ?? ''}`);
       const objects = route.objects ?? route.spec.objects;
       for (const object of objects) {
-        if (store.existing(route.collection)?.all().some((e) => e.obj.object === object)) continue;
+        if (store.existing(route.collection)?.all().some((e) => e.type === object)) continue;
         jobs.push({ route: route.path, collection: route.collection, object, link: route.link });
       }
     }
@@ -415,7 +425,7 @@ class Seeder {
     this.refreshTailParents();
     for (const customer of this.deletions) store.collection('customer').remove(customer);
     const since = this.now - 30 * DAY;
-    const types = eventTypes(this.emu);
+    const types = knownEventTypes(this.emu);
     const recent: Entry[] = [];
     for (const name of store.names()) {
       if (name === 'event') continue;
@@ -459,12 +469,6 @@ function embedded(entries: Entry[], url: string): JsonObject {
   return { object: 'list', data: entries.slice(0, 10).map((e) => e.obj), has_more: entries.length > 10, url };
 }
 
-
-function eventTypes(emu: Emulator): Set<string> {
-  const schema = emu.spec.bodySchema('POST', '/v1/webhook_endpoints');
-  const items = schema?.properties?.enabled_events?.items;
-  return new Set((items?.enum ?? []).map(String));
-}
 
 function createdEventType(object: string, collection: string, types: Set<string>): string | undefined {
   const candidates = [

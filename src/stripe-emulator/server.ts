@@ -9,9 +9,19 @@ import type { Emulator } from './context.ts';
 import { StripeError } from './errors.ts';
 import { defineReadRoutes } from './read-routes.ts';
 import { defineCustomerRoutes } from './resources/customers.ts';
+import { definePaymentMethodRoutes } from './resources/payment-methods.ts';
+import { definePaymentRoutes } from './resources/payments.ts';
+import { defineCouponRoutes } from './resources/coupons.ts';
+import { defineCreditNoteRoutes } from './resources/credit-notes.ts';
+import { defineInvoiceRoutes, settleInvoicePayment } from './resources/invoices.ts';
+import { defineSubscriptionRoutes } from './resources/subscriptions.ts';
+import { defineUpcomingRoutes } from './resources/upcoming.ts';
 import { definePriceRoutes } from './resources/prices.ts';
 import { defineProductRoutes } from './resources/products.ts';
 import { collectStats } from './stats.ts';
+import { parseFault, type FaultRule } from './faults.ts';
+
+const describeRules = (rules: FaultRule[]) => rules.map((r) => ({ ...r, fault: r.fault.kind === 'slow' ? `slow=${r.fault.ms}ms` : r.fault.kind }));
 
 export interface ServerOptions extends ApiOptions {
   logger: Logger;
@@ -21,15 +31,22 @@ export interface ServerOptions extends ApiOptions {
 function defineAll(router: Router, emu: Emulator): void {
   const defined = new Set<string>();
   const tracking: Router = {
-    define(method, path, handler) {
+    define(method, path, handler, options) {
       defined.add(`${method} ${path}`);
-      router.define(method, path, handler);
+      router.define(method, path, handler, options);
     },
   };
   defineReadRoutes(tracking, emu);
   defineCustomerRoutes(tracking);
   defineProductRoutes(tracking);
   definePriceRoutes(tracking);
+  definePaymentMethodRoutes(tracking);
+  definePaymentRoutes(tracking, settleInvoicePayment);
+  defineCouponRoutes(tracking);
+  defineInvoiceRoutes(tracking);
+  defineSubscriptionRoutes(tracking);
+  defineCreditNoteRoutes(tracking);
+  defineUpcomingRoutes(tracking, emu);
   // Everything else Stripe has answers 501 (and asks clients not to retry) rather than a
   // misleading 404 or a made-up success.
   for (const [path, ops] of Object.entries(emu.spec.paths)) {
@@ -54,7 +71,23 @@ export async function createEmulatorServer(emu: Emulator, options: ServerOptions
   // (tax calculations have no list endpoint).
   app.get('/_emulator/ids/:object', async (request) => {
     const { object } = request.params as { object: string };
-    return { ids: emu.store.holding(object).flatMap((c) => c.all().filter((e) => e.obj.object === object).map((e) => e.id)) };
+    return { ids: emu.store.holding(object).flatMap((c) => c.all().filter((e) => e.type === object).map((e) => e.id)) };
+  });
+  // Faults for the next matching requests: {"fault":"api_error","method":"POST","path":"/v1/payment_intents","times":1}.
+  app.get('/_emulator/faults', async () => ({ pending: describeRules(options.faults.pending()), injected: options.faults.injected }));
+  app.delete('/_emulator/faults', async () => {
+    options.faults.clear();
+    return { pending: [] };
+  });
+  app.post('/_emulator/faults', async (request, reply) => {
+    const body = (request.body ?? {}) as { fault?: unknown; method?: unknown; path?: unknown; times?: unknown };
+    const fault = typeof body.fault === 'string' ? parseFault(body.fault) : undefined;
+    const times = body.times === undefined ? 1 : Number(body.times);
+    if (!fault || !Number.isInteger(times) || times < 1 || (body.method !== undefined && typeof body.method !== 'string') || (body.path !== undefined && typeof body.path !== 'string')) {
+      return reply.code(400).send(new StripeError(400, 'Give fault (api_error, drop, rate_limit or slow=<duration>), and optionally method, path (a `*` suffix matches a prefix) and times (default 1)', { param: 'fault' }).body());
+    }
+    options.faults.add({ fault, method: body.method as string | undefined, path: body.path as string | undefined, times });
+    return { pending: describeRules(options.faults.pending()) };
   });
   app.post('/_emulator/clock', async (request, reply) => {
     const body = (request.body ?? {}) as { advance_seconds?: unknown; now?: unknown };

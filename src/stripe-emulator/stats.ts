@@ -19,7 +19,7 @@ export function collectStats(emu: Emulator): EmulatorStats {
   let total = 0;
   for (const name of emu.store.names()) {
     for (const entry of emu.store.collection(name).all()) {
-      const type = String(entry.obj.object);
+      const type = entry.type;
       resources[type] = (resources[type] ?? 0) + 1;
       total++;
     }

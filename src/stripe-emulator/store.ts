@@ -3,7 +3,11 @@
 // a binary search on (created, seq) finds any cursor in O(log n). Equality filters (customer=,
 // subscription=, the hidden parent of invoice lines…) use indexes built on first use and kept
 // up to date on writes. Stored objects are never mutated (writes replace them), so events, embedded
-// lists and seeded clones can share sub-objects, and each entry caches its JSON until replaced.
+// lists and seeded clones can share sub-objects. An entry holds one form of its object: the parsed
+// object until it is first served, then only its JSON (list pages are concatenations of it),
+// parsed again on demand for writes, filters and expand. Keeping both forms doubled the memory of
+// a million-object account. (JSON kept as Buffers was slower: each page then allocates its bytes
+// outside the heap, which makes V8 collect the whole gigabyte heap far more often.)
 import { invalid } from './errors.ts';
 import type { JsonObject } from './spec.ts';
 
@@ -12,15 +16,59 @@ export interface SortKey {
   seq: number;
 }
 
-export interface Entry extends SortKey {
+export interface EntryInit {
+  id: string;
+  key?: string;
+  t: number;
+  seq: number;
+  obj: JsonObject;
+  owner?: string;
+  collection: Collection;
+}
+
+export class Entry implements SortKey {
   readonly id: string;
   /** Lookup key: the id, or `owner/id` where ids repeat across parents (capabilities). */
   readonly key: string;
-  obj: JsonObject;
-  json: string | undefined;
+  readonly t: number;
+  readonly seq: number;
   /** The parent of a nested object with no field naming it (invoice lines, checkout items…). */
   readonly owner: string | undefined;
   readonly collection: Collection;
+  /** The object's `object` value (it never changes), readable without parsing. */
+  readonly type: string;
+  #obj: JsonObject | undefined;
+  #json: string | undefined;
+
+  constructor(init: EntryInit) {
+    this.id = init.id;
+    this.key = init.key ?? init.id;
+    this.t = init.t;
+    this.seq = init.seq;
+    this.owner = init.owner;
+    this.collection = init.collection;
+    this.type = String(init.obj.object);
+    this.#obj = init.obj;
+  }
+
+  /** The object: shared while it is held parsed, a fresh parse of the JSON once it was served. */
+  get obj(): JsonObject {
+    return this.#obj ?? (JSON.parse(this.#json!) as JsonObject);
+  }
+
+  set obj(value: JsonObject) {
+    this.#obj = value;
+    this.#json = undefined;
+  }
+
+  /** The JSON, computed once; from then on it is the only copy kept. */
+  get json(): string {
+    if (this.#json === undefined) {
+      this.#json = JSON.stringify(this.#obj);
+      this.#obj = undefined;
+    }
+    return this.#json;
+  }
 }
 
 export interface CreatedRange {
@@ -73,12 +121,12 @@ function boundT(arr: readonly Entry[], t: number, strict: boolean): number {
   return lo;
 }
 
-export const serialize = (entry: Entry): string => (entry.json ??= JSON.stringify(entry.obj));
+export const serialize = (entry: Entry): string => entry.json;
 
 /** The value an equality index files an entry under. */
-export function indexValue(entry: Entry, name: string): string {
+export function indexValue(entry: Entry, name: string, obj?: JsonObject): string {
   if (name === '$owner') return entry.owner ?? '\u0000';
-  const v = entry.obj[name];
+  const v = (obj ?? entry.obj)[name];
   if (v === null || v === undefined) return '\u0000';
   if (typeof v === 'object') return String((v as { id?: unknown }).id ?? '\u0001');
   return String(v);
@@ -134,17 +182,18 @@ export class Collection {
     } else {
       this.entries.splice(bound(this.entries, entry, false), 0, entry);
     }
-    for (const [name, index] of this.indexes) insertSorted(bucket(index, indexValue(entry, name)), entry);
+    if (this.indexes.size === 0) return;
+    const obj = entry.obj;
+    for (const [name, index] of this.indexes) insertSorted(bucket(index, indexValue(entry, name, obj)), entry);
   }
 
   /** Replaces an entry's object, moving it between index buckets when an indexed value changed. */
   replace(entry: Entry, obj: JsonObject): void {
-    const before = new Map([...this.indexes.keys()].map((name) => [name, indexValue(entry, name)]));
+    const previous = this.indexes.size ? entry.obj : undefined;
     entry.obj = obj;
-    entry.json = undefined;
     for (const [name, index] of this.indexes) {
-      const old = before.get(name)!;
-      const now = indexValue(entry, name);
+      const old = indexValue(entry, name, previous);
+      const now = indexValue(entry, name, obj);
       if (old === now) continue;
       removeSorted(index.get(old), entry);
       insertSorted(bucket(index, now), entry);
@@ -156,7 +205,8 @@ export class Collection {
     if (!this.byKey.delete(entry.key)) return;
     this.gone.set(entry.key, { t: entry.t, seq: entry.seq });
     removeSorted(this.entries, entry);
-    for (const [name, index] of this.indexes) removeSorted(index.get(indexValue(entry, name)), entry);
+    const obj = this.indexes.size ? entry.obj : undefined;
+    for (const [name, index] of this.indexes) removeSorted(index.get(indexValue(entry, name, obj)), entry);
   }
 
   /** Whether this key named an object that was deleted. */
@@ -173,6 +223,11 @@ export class Collection {
 
   /** The sorted entries whose `name` value is `value` (the index is built on first use). */
   indexed(name: string, value: string): readonly Entry[] {
+    return this.buckets(name).get(value) ?? [];
+  }
+
+  /** The whole equality index on `name`: value → sorted entries. */
+  buckets(name: string): ReadonlyMap<string, readonly Entry[]> {
     this.sort();
     let index = this.indexes.get(name);
     if (!index) {
@@ -180,7 +235,7 @@ export class Collection {
       for (const entry of this.entries) bucket(index, indexValue(entry, name)).push(entry);
       this.indexes.set(name, index);
     }
-    return index.get(value) ?? [];
+    return index;
   }
 
   count(query: Omit<PageQuery, 'limit' | 'startingAfter' | 'endingBefore'>): number {
@@ -300,9 +355,9 @@ export class Store {
     const collection = this.collection(collectionName);
     const id = String(obj.id);
     const t = options.t ?? (typeof obj.created === 'number' ? obj.created : 0);
-    const entry: Entry = { id, key: options.key ?? id, t, seq: ++this.seq, obj, json: undefined, owner: options.owner, collection };
+    const entry = new Entry({ id, key: options.key, t, seq: ++this.seq, obj, owner: options.owner, collection });
     collection.add(entry, options.bulk);
-    const type = String(obj.object);
+    const type = entry.type;
     let set = this.holders.get(type);
     if (!set) this.holders.set(type, (set = new Set()));
     set.add(collection);
@@ -314,7 +369,7 @@ export class Store {
     for (const type of objects) {
       for (const collection of this.holders.get(type) ?? []) {
         const entry = collection.get(id);
-        if (entry && entry.obj.object === type) return entry;
+        if (entry && entry.type === type) return entry;
       }
     }
     return undefined;
@@ -335,9 +390,9 @@ export class Store {
     for (const collection of this.holders.get(type) ?? []) {
       for (let i = 0; i < 8; i++) {
         const entry = collection.any(random());
-        if (entry?.obj.object === type) return entry;
+        if (entry?.type === type) return entry;
       }
-      const found = collection.all().find((e) => e.obj.object === type);
+      const found = collection.all().find((e) => e.type === type);
       if (found) return found;
     }
     return undefined;

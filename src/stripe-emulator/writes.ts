@@ -28,15 +28,27 @@ export function createObject(emu: Emulator, request: EventRequest, object: strin
   return entry;
 }
 
-/** Applies `changes`; records `${object}.updated` with the previous values when anything changed. */
-export function updateObject(emu: Emulator, request: EventRequest, entry: Entry, changes: JsonObject, eventType?: string): Entry {
-  const before = entry.obj;
-  const after = withEmbeddedLists(emu, { ...before, ...changes });
+/**
+ * Applies `changes` and, when anything changed, records `${object}.updated` (or `eventType`; null
+ * for none) with the whole object; `*.updated` events carry the previous values of what changed,
+ * compared with `before` when given (the state before sub-lists such as `items` were rebuilt).
+ */
+export function updateObject(emu: Emulator, request: EventRequest, entry: Entry, changes: JsonObject, eventType?: string | null, before: JsonObject = entry.obj): Entry {
+  const current = entry.obj;
+  const after = withEmbeddedLists(emu, { ...current, ...changes });
   const previous = previousAttributes(before, after);
   if (!previous) return entry;
   entry.collection.replace(entry, after);
   refreshParents(emu, entry);
-  recordEvent(emu, eventType ?? `${String(before.object)}.updated`, after, { request, previous });
+  const type = eventType === undefined ? `${entry.type}.updated` : eventType;
+  if (type) recordEvent(emu, type, after, { request, previous: type.endsWith('.updated') ? previous : undefined });
+  return entry;
+}
+
+/** Changes a stored object with no event (Stripe records none for this change). */
+export function replaceSilently(emu: Emulator, entry: Entry, changes: JsonObject): Entry {
+  entry.collection.replace(entry, withEmbeddedLists(emu, { ...entry.obj, ...changes }));
+  refreshParents(emu, entry);
   return entry;
 }
 
@@ -44,8 +56,8 @@ export function updateObject(emu: Emulator, request: EventRequest, entry: Entry,
 export function deleteObject(emu: Emulator, request: EventRequest, entry: Entry): string {
   entry.collection.remove(entry);
   refreshParents(emu, entry);
-  recordEvent(emu, `${String(entry.obj.object)}.deleted`, entry.obj, { request });
-  return JSON.stringify({ id: entry.id, object: entry.obj.object, deleted: true });
+  recordEvent(emu, `${entry.type}.deleted`, entry.obj, { request });
+  return JSON.stringify({ id: entry.id, object: entry.type, deleted: true });
 }
 
 /** Stripe's metadata update: keys merge, `''` removes a key, `metadata=''` clears them all. */
@@ -117,7 +129,7 @@ export function rejectUnsupported(call: Call, supported: readonly string[], what
 }
 
 export function findLive(emu: Emulator, object: string, id: string, param = 'id', collection = object): Entry {
-  const entry = emu.store.collection(collection).get(id);
-  if (!entry || entry.obj.object !== object) throw new StripeError(404, `No such ${object.replaceAll('_', ' ')}: '${id}'`, { code: 'resource_missing', param });
+  const entry = emu.store.existing(collection)?.get(id);
+  if (!entry || entry.type !== object) throw new StripeError(404, `No such ${object.replaceAll('_', ' ')}: '${id}'`, { code: 'resource_missing', param });
   return entry;
 }

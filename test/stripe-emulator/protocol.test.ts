@@ -9,7 +9,8 @@ import { parseForm } from '../../src/stripe-emulator/form-parser.ts';
 import { IdempotencyCache } from '../../src/stripe-emulator/idempotency.ts';
 import { startStripeEmulator, type StripeEmulator } from '../../src/stripe-emulator/index.ts';
 import { TokenBucket } from '../../src/stripe-emulator/rate-limit.ts';
-import { Collection, type Entry } from '../../src/stripe-emulator/store.ts';
+import { addInterval } from '../../src/stripe-emulator/resources/periods.ts';
+import { Collection, Entry } from '../../src/stripe-emulator/store.ts';
 import { sdkFor } from './support/sdk.ts';
 
 describe('protocol', () => {
@@ -38,7 +39,7 @@ describe('protocol', () => {
     const ok = await fetch(`${emulator.url}/v1/customers`, { headers });
     assert.equal(ok.status, 200);
     assert.equal(ok.headers.get('stripe-version'), '2023-08-16');
-    const later = await fetch(`${emulator.url}/v1/invoices/upcoming`, { headers });
+    const later = await fetch(`${emulator.url}/v1/balance`, { headers });
     assert.equal(later.status, 501);
     assert.equal(later.headers.get('stripe-should-retry'), 'false');
   });
@@ -153,11 +154,36 @@ describe('units', () => {
     assert.equal(cache.begin('k', 'a', 'p2', 2 + 86400).kind, 'new');
   });
 
+  test('store entries keep one form: the object until served, then only its JSON', () => {
+    const c = new Collection('thing');
+    const obj = { id: 't1', object: 'thing', nested: { a: 1 } };
+    const e = new Entry({ id: 't1', t: 1, seq: 1, obj, collection: c });
+    c.add(e);
+    assert.equal(e.obj, obj, 'shared while parsed');
+    assert.equal(e.json, JSON.stringify(obj));
+    assert.notEqual(e.obj, obj, 'parsed again from the JSON once served');
+    assert.deepEqual(e.obj, obj);
+    assert.equal(c.indexed('nested', '\u0001').length, 1);
+    c.replace(e, { ...obj, name: 'x' });
+    assert.equal(e.json, JSON.stringify({ ...obj, name: 'x' }));
+    assert.equal(e.type, 'thing');
+  });
+
+  test('billing periods keep the anchor day, clamped to short months', () => {
+    const jan31 = Date.UTC(2024, 0, 31, 10, 30) / 1000;
+    const iso = (t: number) => new Date(t * 1000).toISOString();
+    assert.equal(iso(addInterval(jan31, 'month', 1)), '2024-02-29T10:30:00.000Z');
+    assert.equal(iso(addInterval(addInterval(jan31, 'month', 1), 'month', 1, jan31)), '2024-03-31T10:30:00.000Z');
+    assert.equal(iso(addInterval(jan31, 'year', 1)), '2025-01-31T10:30:00.000Z');
+    assert.equal(iso(addInterval(jan31, 'month', 3)), '2024-04-30T10:30:00.000Z');
+    assert.equal(addInterval(jan31, 'week', 2), jan31 + 14 * 86400);
+  });
+
   test('store paging: cursors both ways, same-second order, created bounds, deleted cursors', () => {
     const c = new Collection('thing');
     const entries: Entry[] = [];
     for (let i = 0; i < 10; i++) {
-      const e: Entry = { id: `t${i}`, key: `t${i}`, t: 100 + Math.floor(i / 3), seq: i, obj: { id: `t${i}` }, json: undefined, owner: undefined, collection: c };
+      const e = new Entry({ id: `t${i}`, t: 100 + Math.floor(i / 3), seq: i, obj: { id: `t${i}`, object: 'thing' }, collection: c });
       entries.push(e);
       c.add(e);
     }

@@ -26,6 +26,10 @@ class AnyList extends Stripe.StripeResource {
   search(path: string, params: Record<string, unknown>, options?: Stripe.RequestOptions): ListPromise {
     return this._makeRequest('GET', path, params, options, { methodType: 'search' }) as ListPromise;
   }
+  /** A plain GET (the upcoming invoice, which this SDK version no longer names). */
+  retrieve<T = Record<string, unknown>>(path: string, params: Record<string, unknown> = {}, options?: Stripe.RequestOptions): Promise<T & { lastResponse: { headers: Record<string, string> } }> {
+    return this._makeRequest('GET', path, params, options) as Promise<T & { lastResponse: { headers: Record<string, string> } }>;
+  }
 }
 
 export function anyList(stripe: Stripe): AnyList {
