@@ -6,7 +6,10 @@ import { migrationSettings, runMigrations } from './migrate.ts';
 import { projectRoot } from './platform/project-root.ts';
 import { redactSecrets } from './platform/redact.ts';
 import { servicesDown, servicesStatus, servicesUp, writeServicesEnv } from './platform/services/index.ts';
+import { registerChroniclesCommand } from './chronicles/command.ts';
+import { registerPaymentsCommand } from './payments/command.ts';
 import { registerStripeEmulatorCommand } from './stripe-emulator/command.ts';
+import { registerStripeSyncCommand } from './stripe-sync/command.ts';
 
 const program = new Command('ledgerline')
   .description('Ledgerline: Stripe mirror, payments, billing and activity log on Postgres, Redis and Kafka')
@@ -66,6 +69,9 @@ addSettingOptions(
 });
 
 registerStripeEmulatorCommand(program);
+registerStripeSyncCommand(program);
+registerPaymentsCommand(program);
+registerChroniclesCommand(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {
   say(err instanceof ConfigError ? err.message : `error: ${redactSecrets(err.message)}`);

@@ -113,13 +113,16 @@ test('the migration made every table, column type and index, and is idempotent',
     select table_name, column_name, data_type from information_schema.columns where table_schema = ${schema}`;
   const pgType: Record<string, string> = { text: 'text', bigint: 'bigint', numeric: 'numeric', boolean: 'boolean', timestamptz: 'timestamp with time zone', jsonb: 'jsonb' };
   const expected = mapping.tables.flatMap((t) => t.columns.map((c) => `${t.table}.${c.name} ${pgType[c.type]}`)).sort();
-  assert.deepEqual(columns.map((c) => `${c.table_name}.${c.column_name} ${c.data_type}`).sort(), expected);
+  // The engine's own tables (migrations/003: sync log, checkpoints, cursor, tombstones) start with _.
+  const engineTables = ['_backfill_jobs', '_backfill_segments', '_sync_log', '_sync_state', '_tombstones'];
+  assert.deepEqual([...new Set(columns.filter((c) => c.table_name.startsWith('_')).map((c) => c.table_name))].sort(), engineTables);
+  assert.deepEqual(columns.filter((c) => !c.table_name.startsWith('_')).map((c) => `${c.table_name}.${c.column_name} ${c.data_type}`).sort(), expected);
   const indexes = await sql<{ indexname: string }[]>`select indexname from pg_indexes where schemaname = ${schema}`;
   const names = new Set(indexes.map((i) => i.indexname));
   for (const index of mapping.tables.flatMap((t) => t.indexes)) assert.ok(names.has(index.name), index.name);
 
   const again = await migrate(sql, { parts: ['stripe-sync'], variables: { 'stripe-sync': { schema } } });
-  assert.deepEqual([again.applied.length, again.alreadyApplied], [0, 2]);
+  assert.deepEqual([again.applied.length, again.alreadyApplied], [0, (await readMigrations(['stripe-sync'])).length]);
   // The statements themselves can run twice (a partly applied schema by hand, or another tool).
   for (const file of await readMigrations(['stripe-sync'])) await sql.unsafe(instantiate(file, { schema }).sql);
 });

@@ -1,0 +1,276 @@
+// Entry search: a validated filter compiled to one parameterized statement that an index serves,
+// newest first, with a keyset cursor on (occurred_at desc, id desc).
+//
+// Query shapes and what serves them:
+//   subject      (subject_type, subject_gid, occurred_at desc, id desc)
+//   performer    (performer_gid, occurred_at desc, id desc)
+//   action       (action_name, occurred_at desc, id desc), bounded by the time range
+//   tag          taggings (tag_id, occurred_at, sequence_code) walked newest first, joined back
+//                to the entry by (sequence_code, occurred_at) — one partition per lookup
+//   payload      GIN (payload jsonb_path_ops) for EQ / IN / CONTAINS (payload-conditions.ts)
+//   time range   (occurred_at desc, id desc) and partition pruning
+// A list with several values (e.g. three subjects) is searched once per value (a LATERAL
+// subquery, each reading only its newest `first` rows) and merged, instead of reading every
+// match and sorting. Other criteria are filters on the same statement.
+//
+// An empty or unselective filter is refused rather than scanning everything: a search needs
+// subjectGids, performerGids, actionNames, tags, accessTags, sequenceCodes or an EQ/IN/CONTAINS
+// payload condition — or a time range with both ends at most 31 days apart.
+import postgres from 'postgres';
+import { z } from 'zod';
+import type { Sql } from '../platform/db.ts';
+import { gidSchema, nameSchema, tagNameSchema } from './message-mappings.ts';
+import { compileCondition, isIndexable, payloadConditionSchema } from './payload-conditions.ts';
+
+export const MAX_FIRST = 100;
+export const MAX_UNSELECTIVE_RANGE_DAYS = 31;
+
+const list = <T extends z.ZodType>(item: T, max: number) => z.array(item).min(1).max(max);
+
+export const entryFilterSchema = z
+  .object({
+    app: nameSchema.optional(),
+    subjectType: nameSchema.optional(),
+    subjectGids: list(gidSchema, 100).optional(),
+    actionNames: list(nameSchema, 100).optional(),
+    performerGids: list(gidSchema, 100).optional(),
+    tags: list(tagNameSchema, 50).optional(),
+    accessTags: list(tagNameSchema, 50).optional(),
+    sequenceCodes: list(z.uuid(), 100).optional(),
+    occurredAfter: z.date().optional(),
+    occurredBefore: z.date().optional(),
+    payload: z.array(payloadConditionSchema).max(10).optional(),
+  })
+  .superRefine((f, ctx) => {
+    if (f.occurredAfter && f.occurredBefore && f.occurredAfter >= f.occurredBefore) {
+      ctx.addIssue({ code: 'custom', path: ['occurredBefore'], message: 'must be later than occurredAfter' });
+    }
+    const selective = f.subjectGids || f.performerGids || f.actionNames || f.tags || f.accessTags || f.sequenceCodes || f.payload?.some(isIndexable);
+    if (selective) return;
+    const days = f.occurredAfter && f.occurredBefore ? (f.occurredBefore.getTime() - f.occurredAfter.getTime()) / 86_400_000 : Infinity;
+    if (days > MAX_UNSELECTIVE_RANGE_DAYS) {
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'the filter must narrow the search: give subjectGids, performerGids, actionNames, tags, accessTags, sequenceCodes or an EQ/IN/CONTAINS payload condition, ' +
+          `or a time range (occurredAfter and occurredBefore) of at most ${MAX_UNSELECTIVE_RANGE_DAYS} days`,
+      });
+    }
+  });
+export type EntryFilter = z.output<typeof entryFilterSchema>;
+
+export const pageSchema = z.object({
+  first: z.number().int().min(1, { error: `first must be 1-${MAX_FIRST}` }).max(MAX_FIRST, { error: `first must be 1-${MAX_FIRST}` }).default(20),
+  after: z.string().max(200).optional(),
+});
+
+export interface Cursor {
+  occurredAt: Date;
+  id: string;
+}
+
+const cursorSchema = z.tuple([z.iso.datetime(), z.string().regex(/^\d{1,19}$/)]);
+
+export function encodeCursor(row: { occurred_at: Date; id: string }): string {
+  return Buffer.from(JSON.stringify([row.occurred_at.toISOString(), String(row.id)])).toString('base64url');
+}
+
+export class InvalidCursorError extends Error {
+  override name = 'InvalidCursorError';
+}
+
+export function decodeCursor(text: string): Cursor {
+  try {
+    const [at, id] = cursorSchema.parse(JSON.parse(Buffer.from(text, 'base64url').toString('utf8')));
+    return { occurredAt: new Date(at), id };
+  } catch {
+    throw new InvalidCursorError('after is not a cursor returned by this API');
+  }
+}
+
+export interface EntryRow {
+  id: string;
+  sequence_code: string;
+  app: string;
+  subject_type: string;
+  subject_gid: string;
+  action_name: string;
+  performer_gid: string | null;
+  payload: Record<string, unknown>;
+  occurred_at: Date;
+  created_at: Date;
+}
+
+export interface CompiledQuery {
+  text: string;
+  params: unknown[];
+  /** Which list drives the search (one subquery per value), if any. */
+  driver: Driver | undefined;
+}
+
+type Driver = 'subject' | 'performer' | 'tags' | 'accessTags' | 'action';
+
+const COLUMNS = 'e.id, e.sequence_code, e.app, e.subject_type, e.subject_gid, e.action_name, e.performer_gid, e.payload, e.occurred_at, e.created_at';
+const ORDER = 'order by e.occurred_at desc, e.id desc';
+
+/**
+ * The driver is the most selective list: subjects, then performers, then tags; actions only
+ * when there are several (one action is served by its index as a plain filter).
+ */
+function pickDriver(f: EntryFilter): Driver | undefined {
+  if (f.sequenceCodes) return undefined;
+  if (f.subjectGids) return f.subjectGids.length > 1 ? 'subject' : undefined;
+  if (f.performerGids) return f.performerGids.length > 1 ? 'performer' : undefined;
+  if (f.tags) return 'tags';
+  if (f.accessTags) return 'accessTags';
+  if (f.actionNames && f.actionNames.length > 1) return 'action';
+  return undefined;
+}
+
+const TAGGINGS = { tags: 'chronicles.feed_taggings', accessTags: 'chronicles.access_taggings' } as const;
+
+export function compileEntriesQuery(filter: EntryFilter, first: number, after?: Cursor): CompiledQuery {
+  const params: unknown[] = [];
+  const $ = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const driver = pickDriver(filter);
+  const where: string[] = [];
+  // Conditions on the taggings of a tag-driven search (their own range, for partition pruning).
+  const taggingWhere: string[] = [];
+
+  const listCondition = (column: string, values: string[] | undefined, type: string, drives: boolean) => {
+    if (!values) return;
+    if (drives) where.push(`${column} = d.v`);
+    else if (values.length === 1) where.push(`${column} = ${$(values[0])}`);
+    else where.push(`${column} = any(${$(values)}::${type}[])`);
+  };
+
+  if (filter.app) where.push(`e.app = ${$(filter.app)}`);
+  if (filter.subjectType) where.push(`e.subject_type = ${$(filter.subjectType)}`);
+  listCondition('e.subject_gid', filter.subjectGids, 'text', driver === 'subject');
+  listCondition('e.performer_gid', filter.performerGids, 'text', driver === 'performer');
+  listCondition('e.action_name', filter.actionNames, 'text', driver === 'action');
+  listCondition('e.sequence_code', filter.sequenceCodes, 'uuid', false);
+  for (const kind of ['tags', 'accessTags'] as const) {
+    const names = filter[kind];
+    if (!names || driver === kind) continue;
+    // OFFSET 0 keeps this a per-entry probe of the taggings' primary key: flattened into a
+    // join, the planner would read every tagging of the tags to hash them.
+    where.push(
+      `exists (select 1 from ${TAGGINGS[kind]} t where t.tag_id = any(array(select id from chronicles.tags where name = any(${$(names)}::text[])))` +
+        ` and t.sequence_code = e.sequence_code and t.occurred_at = e.occurred_at offset 0)`,
+    );
+  }
+  const timeBounds = (column: string, into: string[]) => {
+    if (filter.occurredAfter) into.push(`${column} >= ${$(filter.occurredAfter)}`);
+    if (filter.occurredBefore) into.push(`${column} < ${$(filter.occurredBefore)}`);
+  };
+  timeBounds('e.occurred_at', where);
+  if (after) {
+    const at = $(after.occurredAt);
+    // The plain bound lets partitions be pruned; the row comparison is the exact keyset.
+    where.push(`e.occurred_at <= ${at}`, `(e.occurred_at, e.id) < (${at}, ${$(after.id)}::bigint)`);
+    if (driver === 'tags' || driver === 'accessTags') taggingWhere.push(`t.occurred_at <= ${at}`);
+  }
+  for (const condition of filter.payload ?? []) where.push(compileCondition(condition, 'e.payload', $));
+
+  // A literal (validated 1-100), so the planner knows how few rows are wanted.
+  if (!Number.isInteger(first) || first < 1 || first > MAX_FIRST) throw new Error(`first must be 1-${MAX_FIRST}`);
+  const limit = String(first + 1);
+  const whereText = (conditions: string[]) => (conditions.length ? `where ${conditions.join(' and ')}` : '');
+
+  if (driver === undefined) {
+    return { driver, params, text: `select ${COLUMNS} from chronicles.entries e ${whereText(where)} ${ORDER} limit ${limit}` };
+  }
+  if (driver === 'tags' || driver === 'accessTags') {
+    timeBounds('t.occurred_at', taggingWhere);
+    const names = $(filter[driver]);
+    // The tag's taggings newest first, each joined to its entry by a primary-key lookup in the
+    // one partition of its month. OFFSET 0 keeps that lookup a per-tagging nested loop: costed
+    // as a probe of every partition, the join would otherwise become a hash join over all
+    // entries.
+    const entry = `select ${COLUMNS} from chronicles.entries e ${whereText(['e.sequence_code = t.sequence_code', 'e.occurred_at = t.occurred_at', ...where])} offset 0`;
+    const inner =
+      `select e.* from ${TAGGINGS[driver]} t cross join lateral (${entry}) e ` +
+      // Ordered by the tagging's occurred_at (equal to the entry's) so the index order is used.
+      `${whereText(['t.tag_id = d.tag_id', ...taggingWhere])} order by t.occurred_at desc, e.id desc limit ${limit}`;
+    // An entry with two of the tags comes out of two subqueries: keep it once.
+    return {
+      driver,
+      params,
+      text:
+        `select distinct on (e.occurred_at, e.id) e.* from (select id from chronicles.tags where name = any(${names}::text[])) as d(tag_id) ` +
+        `cross join lateral (${inner}) e ${ORDER} limit ${limit}`,
+    };
+  }
+  const values = $(driver === 'subject' ? filter.subjectGids : driver === 'performer' ? filter.performerGids : filter.actionNames);
+  const inner = `select ${COLUMNS} from chronicles.entries e ${whereText(where)} ${ORDER} limit ${limit}`;
+  return { driver, params, text: `select e.* from unnest(${values}::text[]) as d(v) cross join lateral (${inner}) e ${ORDER} limit ${limit}` };
+}
+
+export interface EntryPage {
+  rows: EntryRow[];
+  hasNextPage: boolean;
+}
+
+export interface SearchOptions {
+  first: number;
+  after?: Cursor;
+}
+
+/**
+ * One round trip. The statement timeout and JIT off come from the connection (createSearchSql).
+ * A search with payload conditions is planned with its values every time (an unnamed statement):
+ * how selective `payload @> …` is depends entirely on the value, and a cached generic plan that
+ * guessed wrong costs hundreds of milliseconds. Every other shape is a prepared statement, whose
+ * generic plan (the same index for any value) saves the planning of ~75 partitions per search.
+ */
+export async function searchEntries(sql: Sql, filter: EntryFilter, options: SearchOptions): Promise<EntryPage> {
+  const query = compileEntriesQuery(filter, options.first, options.after);
+  const rows = await sql.unsafe<EntryRow[]>(query.text, query.params as never[], { prepare: !filter.payload?.length });
+  return { rows: rows.slice(0, options.first), hasNextPage: rows.length > options.first };
+}
+
+export interface SearchSqlOptions {
+  applicationName: string;
+  max: number;
+  statementTimeoutMs: number;
+}
+
+/**
+ * The API's Postgres pool: src/platform/db.ts' createSql settings, plus two session settings sent
+ * at connect — a statement timeout (a search never runs away) and JIT off (its compile time
+ * dwarfs these short index scans) — so a search needs no transaction to set them.
+ */
+export function createSearchSql(url: string, options: SearchSqlOptions): Sql {
+  return postgres(url, {
+    max: options.max,
+    connect_timeout: 5,
+    idle_timeout: 30,
+    onnotice: () => {},
+    connection: { application_name: options.applicationName, statement_timeout: options.statementTimeoutMs, jit: 'off' },
+  });
+}
+
+/** Tag names per entry (feed or access): one query for a whole page. */
+export async function tagsOf(sql: Sql, kind: 'feed' | 'access', entries: Array<{ sequence_code: string; occurred_at: Date }>): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  if (entries.length === 0) return out;
+  const table = kind === 'feed' ? sql`chronicles.feed_taggings` : sql`chronicles.access_taggings`;
+  // One primary-key probe per entry, in the partition of its month (OFFSET 0 keeps it a per-entry
+  // lookup rather than a join the planner would cost against every partition).
+  const rows = await sql<{ sequence_code: string; name: string }[]>`
+    select k.code as sequence_code, g.name
+    from unnest(${entries.map((e) => e.sequence_code)}::uuid[], ${entries.map((e) => e.occurred_at.toISOString())}::timestamptz[]) as k(code, at)
+    cross join lateral (select t.tag_id from ${table} t where t.sequence_code = k.code and t.occurred_at = k.at offset 0) t
+    join chronicles.tags g on g.id = t.tag_id
+    order by g.name`;
+  for (const r of rows) {
+    const names = out.get(r.sequence_code) ?? [];
+    names.push(r.name);
+    out.set(r.sequence_code, names);
+  }
+  return out;
+}

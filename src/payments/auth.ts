@@ -1,0 +1,41 @@
+// API keys for the payments HTTP API: `Authorization: Bearer <key>`, `X-Api-Key: <key>`, or HTTP
+// Basic with the key as password (browsers, for the dashboard). Keys are compared in constant
+// time: both sides are hashed to equal-length digests and compared with timingSafeEqual, against
+// every configured key with no early exit, so neither a key's length nor which key matched leaks.
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+const digest = (key: string) => createHash('sha256').update(key, 'utf8').digest();
+
+export interface ApiKeyCheck {
+  /** A stable, non-secret scope for the key that matched (idempotency keys are per client), or undefined. */
+  (presented: string | undefined): string | undefined;
+}
+
+export function apiKeyChecker(keys: string[]): ApiKeyCheck {
+  const known = keys.map((key) => ({ digest: digest(key), scope: digest(`scope:${key}`).toString('hex').slice(0, 16) }));
+  return (presented) => {
+    const candidate = digest(presented ?? '');
+    let scope: string | undefined;
+    for (const k of known) {
+      const match = timingSafeEqual(candidate, k.digest);
+      if (match && presented !== undefined && scope === undefined) scope = k.scope;
+    }
+    return scope;
+  };
+}
+
+/** The key a request presents, from whichever header carries it. */
+export function presentedKey(headers: Record<string, string | string[] | undefined>): string | undefined {
+  const auth = headers.authorization;
+  if (typeof auth === 'string') {
+    const [scheme, value] = auth.split(/\s+/, 2);
+    if (scheme?.toLowerCase() === 'bearer' && value) return value;
+    if (scheme?.toLowerCase() === 'basic' && value) {
+      const decoded = Buffer.from(value, 'base64').toString('utf8');
+      const colon = decoded.indexOf(':');
+      return colon >= 0 ? decoded.slice(colon + 1) : decoded;
+    }
+  }
+  const header = headers['x-api-key'];
+  return typeof header === 'string' && header ? header : undefined;
+}

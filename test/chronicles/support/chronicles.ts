@@ -1,0 +1,83 @@
+// Shared helpers of the chronicles tests: the test database (migrated by scripts/test or
+// `ledgerline migrate`), unique names so files never see each other's rows, message factories,
+// and cleanup of the Redis keys a test used.
+import { randomBytes, randomUUID } from 'node:crypto';
+import { Redis } from 'ioredis';
+import type { Sql } from '../../../src/platform/db.ts';
+import { createLogger } from '../../../src/platform/log.ts';
+import { EntryWriter, type EntryWriterOptions } from '../../../src/chronicles/entry-writer.ts';
+import { PartitionCache } from '../../../src/chronicles/partitions.ts';
+import { RuleCache, TagDirectory } from '../../../src/chronicles/tag-rules.ts';
+import type { RawMessage } from '../../../src/chronicles/message-mappings.ts';
+import { readServicesEnv } from '../../../src/platform/config.ts';
+
+export const logger = createLogger({ name: 'chronicles-test', level: process.env.LOG_LEVEL ?? 'error' });
+
+export const redisUrl = () => process.env.REDIS_URL ?? readServicesEnv().REDIS_URL ?? 'redis://127.0.0.1:6379';
+
+export const unique = (name: string) => `${name}${randomBytes(4).toString('hex')}`;
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(50);
+  }
+}
+
+/** A valid chronicles.entries message value. */
+export function entryValue(app: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    sequence_code: randomUUID(),
+    app,
+    subject_type: 'Job',
+    subject_gid: 'gid://plat/Job/1',
+    action_name: 'updated',
+    performer_gid: 'gid://plat/User/1',
+    payload: {},
+    occurred_at: new Date().toISOString(),
+    ...overrides,
+  };
+}
+
+let counter = 0;
+export function rawMessage(value: unknown, topic = 'chronicles.entries', id = `m-${++counter}-${randomUUID()}`): RawMessage {
+  return { topic, id, key: id, publishedAt: Date.now(), value };
+}
+
+export function newWriter(sql: Sql, options: Partial<EntryWriterOptions> = {}): EntryWriter {
+  return new EntryWriter({
+    sql,
+    rules: new RuleCache(sql, 0),
+    tags: new TagDirectory(sql),
+    partitions: new PartitionCache(sql),
+    maxBatchRows: 5000,
+    ...options,
+  });
+}
+
+/** Deletes every Redis key under these prefixes (bus streams, BullMQ queues). */
+export async function deleteRedisKeys(...prefixes: string[]): Promise<void> {
+  const redis = new Redis(redisUrl());
+  try {
+    for (const prefix of prefixes) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length) await redis.del(...keys);
+      } while (cursor !== '0');
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
+export async function countEntries(sql: Sql, app: string): Promise<number> {
+  const [row] = await sql<{ n: number }[]>`select count(*)::int as n from chronicles.entries where app = ${app}`;
+  return row!.n;
+}
