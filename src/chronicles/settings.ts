@@ -1,28 +1,10 @@
 // Settings of `ledgerline chronicles api|consumer|worker|seed`: each is a flag and an environment
 // variable, validated by zod at start-up (src/platform/config.ts). Values are never echoed.
 import { z } from 'zod';
-import { commonSettings, port, positiveInt, type ConfigOf, type Settings } from '../platform/config.ts';
+import { commonSettings, duration, port, positiveInt, type ConfigOf, type Settings } from '../platform/config.ts';
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** `50ms`, `2s`, `5m`, `24h`, `1d` or a bare number of milliseconds. */
-export function parseDuration(text: string): number | undefined {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim().toLowerCase());
-  return m ? Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!) : undefined;
-}
 
-const duration = (fallback: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(fallback)
-    .transform((v, ctx) => {
-      const ms = typeof v === 'number' ? v : parseDuration(v);
-      if (ms === undefined || !Number.isFinite(ms)) {
-        ctx.addIssue({ code: 'custom', message: 'expected a duration such as 50ms, 30s, 5m or 24h' });
-        return z.NEVER;
-      }
-      return ms;
-    });
 
 const intIn = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 

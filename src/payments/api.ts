@@ -16,7 +16,7 @@ import { STATUSES } from './keys.ts';
 import { registerQueueGauges } from './metrics.ts';
 import { createReadModel, decodeCursor } from './queries.ts';
 import { createQueue } from './queue.ts';
-import { parseDuration } from './settings.ts';
+import { parseDuration } from '../platform/config.ts';
 
 const CURRENCIES = new Set(Intl.supportedValuesOf('currency'));
 

@@ -9,7 +9,7 @@ import type { Logger } from '../platform/log.ts';
 import type { Redis } from '../platform/redis.ts';
 import { paymentKeys } from './keys.ts';
 import { OUTCOMES_TOPIC, toOutcomeMessage } from './outcomes.ts';
-import { sleep } from './periodic.ts';
+import { sleep } from '../platform/timeout.ts';
 import { retryDelayMs } from './retry-scheduler.ts';
 
 export interface OutboxRelayOptions {

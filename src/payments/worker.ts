@@ -9,7 +9,7 @@ import type { Redis } from '../platform/redis.ts';
 import { redactSecrets } from '../platform/redact.ts';
 import type { WorkerMetrics } from './metrics.ts';
 import { decide } from './outcomes.ts';
-import { sleep } from './periodic.ts';
+import { sleep } from '../platform/timeout.ts';
 import type { Processor, ProcessorResult } from './processors/types.ts';
 import { createQueue, type QueuedPayment } from './queue.ts';
 import { retryDelayMs, type RetryPolicy } from './retry-scheduler.ts';

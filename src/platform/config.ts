@@ -93,6 +93,31 @@ export const urlWithScheme = (schemes: string[]) =>
     { error: `expected a ${schemes.map((s) => `${s}://`).join(' or ')} URL` },
   );
 
+const DURATION_UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `500ms`, `2s`, `30m`, `24h`, `1d`, a bare number of milliseconds, or `0`/`off` (0). */
+export function parseDuration(text: string): number | undefined {
+  const t = text.trim().toLowerCase();
+  if (t === 'off' || t === '0') return 0;
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(t);
+  if (!m) return undefined;
+  return Math.round(Number(m[1]) * DURATION_UNITS[m[2] ?? 'ms']!);
+}
+
+/** A duration setting, in milliseconds. */
+export const duration = (fallback: string) =>
+  z
+    .union([z.string(), z.number()])
+    .default(fallback)
+    .transform((v, ctx) => {
+      const ms = typeof v === 'number' ? v : parseDuration(v);
+      if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
+        ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500ms, 30s, 6h, 1d, or 0/off' });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
 /** Settings every service shares. */
 export const commonSettings = {
   databaseUrl: {

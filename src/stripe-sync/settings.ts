@@ -1,34 +1,13 @@
 // Settings of `ledgerline stripe-sync`: each has a flag and an environment variable, validated
 // by zod at start-up (src/platform/config.ts). Values are never echoed: keys are secrets.
 import { z } from 'zod';
-import { commonSettings, flag, port, positiveInt, urlWithScheme, type ConfigOf, type Settings } from '../platform/config.ts';
+import { commonSettings, duration, flag, port, positiveInt, urlWithScheme, type ConfigOf, type Settings } from '../platform/config.ts';
 
 export const DEFAULT_API_BASE = 'https://api.stripe.com';
 export const DEFAULT_STRIPE_VERSION = '2023-08-16';
 
-const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
-/** `500ms`, `2s`, `30m`, `24h`, `1d`, a bare number of milliseconds, or `0`/`off` (0). */
-export function parseDuration(text: string): number | undefined {
-  const t = text.trim().toLowerCase();
-  if (t === 'off' || t === '0') return 0;
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(t);
-  if (!m) return undefined;
-  return Math.round(Number(m[1]) * UNITS[m[2] ?? 'ms']!);
-}
 
-export const duration = (fallback: string) =>
-  z
-    .union([z.string(), z.number()])
-    .default(fallback)
-    .transform((v, ctx) => {
-      const ms = typeof v === 'number' ? v : parseDuration(v);
-      if (ms === undefined || !Number.isFinite(ms) || ms < 0) {
-        ctx.addIssue({ code: 'custom', message: 'expected a duration such as 500ms, 30s, 6h, 1d, or 0/off' });
-        return z.NEVER;
-      }
-      return ms;
-    });
 
 export interface StripeKeyConfig {
   /** The account id to file rows under instead of the one GET /v1/account returns. */

@@ -20,7 +20,8 @@ import {
   type MessagesStream,
 } from '@platformatic/kafka';
 import type { Logger } from '../log.ts';
-import { backoffMs, DEFAULT_RETRY, encodeValue, sleep, type RetryPolicy } from './shared.ts';
+import { sleep } from '../timeout.ts';
+import { backoffMs, DEFAULT_RETRY, encodeValue, type RetryPolicy } from './shared.ts';
 import type { Bus, BusMessage, PublishOptions, SubscribeOptions, Subscription } from './types.ts';
 
 export interface KafkaBusOptions {

@@ -10,7 +10,8 @@
 import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
-import { backoffMs, DEFAULT_RETRY, encodeValue, partitionOf, sleep, type RetryPolicy } from './shared.ts';
+import { sleep } from '../timeout.ts';
+import { backoffMs, DEFAULT_RETRY, encodeValue, partitionOf, type RetryPolicy } from './shared.ts';
 import type { Bus, BusMessage, PublishOptions, SubscribeOptions, Subscription } from './types.ts';
 
 export interface RedisStreamsBusOptions {

@@ -2,7 +2,7 @@
 //
 // Handler and reconnect retries run until they succeed or the subscription closes, and close()
 // must not wait out a 30 s backoff: exponential-backoff (used for HTTP retries elsewhere) cannot
-// abort its sleeps, so the bus keeps this formula and an abortable sleep of its own.
+// abort its sleeps, so the bus keeps this formula and sleeps with the abortable platform sleep.
 
 export interface RetryPolicy {
   /** First retry waits up to this long (ms). */
@@ -16,20 +16,6 @@ export const DEFAULT_RETRY: RetryPolicy = { baseMs: 100, maxMs: 30_000 };
 /** Exponential backoff with full jitter: uniform in [0, min(max, base * 2^attempt)). */
 export function backoffMs(attempt: number, policy: RetryPolicy): number {
   return Math.random() * Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(attempt, 30));
-}
-
-/** Resolves after `ms`, or early (without throwing) when the signal aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  if (signal?.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal?.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal?.addEventListener('abort', done, { once: true });
-  });
 }
 
 /** Stable partition for a key (FNV-1a over UTF-8), the same in every process and version. */
