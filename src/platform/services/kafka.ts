@@ -15,7 +15,8 @@ export type { ServiceStatus };
 const run = promisify(execFile);
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-const DEFAULT_PORT = 9092;
+// EMBEDDED_KAFKA_PORT lets CI run its own broker beside a developer's (controller on port + 1).
+const DEFAULT_PORT = Number(process.env.EMBEDDED_KAFKA_PORT || 9092);
 const START_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 30_000;
 
