@@ -15,7 +15,7 @@ import { createLogger } from '../src/platform/log.ts';
 import { createRedis, type Redis } from '../src/platform/redis.ts';
 import { paymentKeys } from '../src/payments/keys.ts';
 import { createSimulatedProcessor } from '../src/payments/processors/simulated.ts';
-import { dropKeys, forkReady, median, prefillLedgerline, prefillSeed, SEED_CHILD, stopChildren, waitFor, ROLE_CHILD } from './payments-support.ts';
+import { dropKeys, forkReady, median, prefillLedgerline, prefillSeed, processCpuSeconds, redisCpuSeconds, ROLE_CHILD, SEED_CHILD, stopChildren, waitFor } from './payments-support.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const N = Number(process.env.N ?? 50_000);
@@ -52,7 +52,15 @@ const outcomeCount = (redis: Redis, prefix: string, sets: string[]) => async () 
   return counts.reduce((a, b) => a + b, 0);
 };
 
-async function runOnce(redis: Redis, mode: string, run: number): Promise<{ perSecond: number; relayPerSecond?: number }> {
+interface RunResult {
+  perSecond: number;
+  relayPerSecond?: number;
+  /** CPU µs per payment: worker processes, Redis. Robust to other load on the machine. */
+  workerCpuUs: number;
+  redisCpuUs: number;
+}
+
+async function runOnce(redis: Redis, mode: string, run: number): Promise<RunResult> {
   const prefix = `bench:pay:${mode}:${run}:${Date.now()}:`;
   const busPrefix = `${prefix}bus:`;
   let file = new URL(import.meta.url).pathname;
@@ -88,6 +96,8 @@ async function runOnce(redis: Redis, mode: string, run: number): Promise<{ perSe
   }
 
   const children = await Promise.all(Array.from({ length: PROCS }, () => forkReady(file, args)));
+  const cpu = () => children.reduce((sum, c) => sum + processCpuSeconds(c.pid!), 0);
+  const [cpu0, redis0] = [cpu(), await redisCpuSeconds(redis)];
   const started = performance.now();
   await release();
   const ms = await waitFor(count, N, started);
@@ -97,31 +107,37 @@ async function runOnce(redis: Redis, mode: string, run: number): Promise<{ perSe
     const outbox = paymentKeys(prefix).outbox;
     relayMs = await waitFor(async () => N - (await redis.xlen(outbox)), N, started);
   }
+  const [workerCpuUs, redisCpuUs] = [((cpu() - cpu0) / N) * 1e6, (((await redisCpuSeconds(redis)) - redis0) / N) * 1e6];
   await stopChildren(children);
   await bull?.close();
   await dropKeys(redis, prefix);
-  return { perSecond: N / (ms / 1000), ...(relayMs ? { relayPerSecond: N / (relayMs / 1000) } : {}) };
+  return { perSecond: N / (ms / 1000), workerCpuUs, redisCpuUs, ...(relayMs ? { relayPerSecond: N / (relayMs / 1000) } : {}) };
 }
 
 async function main(): Promise<void> {
   const redis = createRedis(REDIS_URL, { name: 'bench', logger, enableAutoPipelining: true });
-  const results = new Map<string, number[]>();
-  const relay: number[] = [];
+  const results = new Map<string, RunResult[]>();
   for (let run = 0; run < RUNS; run++) {
     for (const mode of MODES) {
       const r = await runOnce(redis, mode, run);
-      results.set(mode, [...(results.get(mode) ?? []), r.perSecond]);
-      if (r.relayPerSecond) relay.push(r.relayPerSecond);
-      console.log(`run ${run + 1} ${mode.padEnd(10)} ${Math.round(r.perSecond).toString().padStart(6)} payments/s${r.relayPerSecond ? ` (all on the bus: ${Math.round(r.relayPerSecond)}/s)` : ''}`);
+      results.set(mode, [...(results.get(mode) ?? []), r]);
+      console.log(
+        `run ${run + 1} ${mode.padEnd(18)} ${Math.round(r.perSecond).toString().padStart(6)} payments/s, CPU/payment: workers ${Math.round(r.workerCpuUs)} µs + redis ${Math.round(r.redisCpuUs)} µs` +
+          (r.relayPerSecond ? ` (all on the bus: ${Math.round(r.relayPerSecond)}/s)` : ''),
+      );
     }
   }
+  const m = (mode: string, k: keyof RunResult = 'perSecond') => median((results.get(mode) ?? []).map((r) => r[k] ?? 0));
+  const cpuOf = (mode: string) => m(mode, 'workerCpuUs') + m(mode, 'redisCpuUs');
   console.log(`\nN=${N} per run, ${PROCS} worker processes, concurrency ${C} (seed×K: ${SEED_LOOPS} loops per process), medians of ${RUNS}:`);
-  const m = (mode: string) => median(results.get(mode) ?? [0]);
-  for (const mode of MODES) console.log(`  ${mode.padEnd(10)} ${Math.round(m(mode)).toString().padStart(6)} payments/s`);
-  if (relay.length) console.log(`  ledgerline, all outcomes on the bus: ${Math.round(median(relay))} payments/s`);
+  console.log('mode               | payments/s | CPU µs/payment (workers + redis) | payments per CPU-second');
+  for (const mode of MODES) {
+    console.log(`${mode.padEnd(18)} | ${Math.round(m(mode)).toString().padStart(10)} | ${`${Math.round(m(mode, 'workerCpuUs'))} + ${Math.round(m(mode, 'redisCpuUs'))} = ${Math.round(cpuOf(mode))}`.padStart(32)} | ${Math.round(1e6 / cpuOf(mode)).toString().padStart(8)}`);
+  }
+  if (results.has('ledgerline')) console.log(`ledgerline, all outcomes on the bus: ${Math.round(m('ledgerline', 'relayPerSecond'))} payments/s`);
   const best = Math.max(m('seed1'), m('seedK'));
   for (const mode of MODES.filter((x) => x.startsWith('ledgerline'))) {
-    console.log(`  ${mode}: ${(m(mode) / m('seed1')).toFixed(2)} × seed×1, ${(m(mode) / best).toFixed(2)} × the best seed baseline (target ≥ 0.8); ≥ 5,000/s: ${m(mode) >= 5000 ? 'yes' : 'no'}`);
+    console.log(`${mode}: ${(m(mode) / m('seed1')).toFixed(2)} × seed×1, ${(m(mode) / best).toFixed(2)} × the best seed baseline (target ≥ 0.8); ≥ 5,000/s: ${m(mode) >= 5000 ? 'yes' : 'no'}`);
   }
   await redis.quit();
 }

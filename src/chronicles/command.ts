@@ -89,7 +89,7 @@ export function registerChroniclesCommand(program: Command): Command {
       const config = loadConfig(workerSettings, flags);
       const logger = createLogger({ name: 'chronicles-worker' });
       const registry = createMetricsRegistry('chronicles-worker');
-      const sql = createSql(config.databaseUrl, { applicationName: 'chronicles-worker', max: 4 });
+      const sql = createSql(config.databaseUrl, { applicationName: 'chronicles-worker', max: config.dbPool });
       const worker = await startIngestWorker({
         sql,
         connection: queueConnection(config.redisUrl, 'chronicles-worker'),
@@ -98,6 +98,7 @@ export function registerChroniclesCommand(program: Command): Command {
         registry,
         concurrency: config.concurrency,
         maxBatchRows: config.maxBatchRows,
+        writeConcurrency: config.writeConcurrency,
         lockDuration: config.lockDuration,
         stalledInterval: config.stalledInterval,
         maxMessageBytes: config.maxMessageBytes,

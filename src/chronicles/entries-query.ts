@@ -129,13 +129,32 @@ function pickDriver(f: EntryFilter): Driver | undefined {
 
 const TAGGINGS = { tags: 'chronicles.feed_taggings', accessTags: 'chronicles.access_taggings' } as const;
 
-export function compileEntriesQuery(filter: EntryFilter, first: number, after?: Cursor): CompiledQuery {
+type Param = (value: unknown) => string;
+
+function paramList(): { params: unknown[]; $: Param } {
   const params: unknown[] = [];
-  const $ = (value: unknown) => {
-    params.push(value);
-    return `$${params.length}`;
+  return {
+    params,
+    $: (value) => {
+      params.push(value);
+      return `$${params.length}`;
+    },
   };
-  const driver = pickDriver(filter);
+}
+
+const whereText = (conditions: string[]) => (conditions.length ? `where ${conditions.join(' and ')}` : '');
+
+/** A literal (validated 1-100), so the planner knows how few rows are wanted. */
+function limitOf(first: number): string {
+  if (!Number.isInteger(first) || first < 1 || first > MAX_FIRST) throw new Error(`first must be 1-${MAX_FIRST}`);
+  return String(first + 1);
+}
+
+/**
+ * The filter as conditions on `e` (and, for a tag-driven search, on its taggings `t`). A driving
+ * list is compared with `d.v` / `d.tag_id`, the value of the LATERAL subquery it runs.
+ */
+function conditionsOf(filter: EntryFilter, after: Cursor | undefined, $: Param, driver: Driver | undefined): { where: string[]; taggingWhere: string[] } {
   const where: string[] = [];
   // Conditions on the taggings of a tag-driven search (their own range, for partition pruning).
   const taggingWhere: string[] = [];
@@ -168,6 +187,7 @@ export function compileEntriesQuery(filter: EntryFilter, first: number, after?: 
     if (filter.occurredBefore) into.push(`${column} < ${$(filter.occurredBefore)}`);
   };
   timeBounds('e.occurred_at', where);
+  if (driver === 'tags' || driver === 'accessTags') timeBounds('t.occurred_at', taggingWhere);
   if (after) {
     const at = $(after.occurredAt);
     // The plain bound lets partitions be pruned; the row comparison is the exact keyset.
@@ -175,17 +195,46 @@ export function compileEntriesQuery(filter: EntryFilter, first: number, after?: 
     if (driver === 'tags' || driver === 'accessTags') taggingWhere.push(`t.occurred_at <= ${at}`);
   }
   for (const condition of filter.payload ?? []) where.push(compileCondition(condition, 'e.payload', $));
+  return { where, taggingWhere };
+}
 
-  // A literal (validated 1-100), so the planner knows how few rows are wanted.
-  if (!Number.isInteger(first) || first < 1 || first > MAX_FIRST) throw new Error(`first must be 1-${MAX_FIRST}`);
-  const limit = String(first + 1);
-  const whereText = (conditions: string[]) => (conditions.length ? `where ${conditions.join(' and ')}` : '');
+export interface ProbeWindow {
+  /** Inclusive; none = no lower bound. */
+  from?: Date;
+  /** Exclusive. */
+  to: Date;
+}
+
+/**
+ * The probe of a payload-driven search over windows of time, newest first: in each window every
+ * match is found through the GIN index (a materialized CTE is planned for all its rows, so no
+ * LIMIT pulls it towards a walk of the time index) but only cap + 1 are read; each window's rows
+ * come newest first with their count (`matched`) and window number. Windows run one after another
+ * and stop as soon as `first + 1` rows are out — later CTEs are never evaluated.
+ */
+export function compileProbe(filter: EntryFilter, windows: ProbeWindow[], first: number, after: Cursor | undefined, cap: number): CompiledQuery {
+  const { params, $ } = paramList();
+  const limit = limitOf(first);
+  const ctes: string[] = [];
+  const parts: string[] = [];
+  windows.forEach((w, i) => {
+    const { where } = conditionsOf({ ...filter, occurredAfter: w.from, occurredBefore: w.to }, after, $, undefined);
+    ctes.push(`w${i} as materialized (select ${COLUMNS} from chronicles.entries e ${whereText(where)})`);
+    parts.push(`(select e.*, ${i} as probe_window, count(*) over () as matched from (select * from w${i} limit ${cap + 1}) e ${ORDER} limit ${limit})`);
+  });
+  return { driver: undefined, params, text: `with ${ctes.join(', ')} select * from (${parts.join(' union all ')}) x limit ${limit}` };
+}
+
+export function compileEntriesQuery(filter: EntryFilter, first: number, after?: Cursor): CompiledQuery {
+  const { params, $ } = paramList();
+  const driver = pickDriver(filter);
+  const { where, taggingWhere } = conditionsOf(filter, after, $, driver);
+  const limit = limitOf(first);
 
   if (driver === undefined) {
     return { driver, params, text: `select ${COLUMNS} from chronicles.entries e ${whereText(where)} ${ORDER} limit ${limit}` };
   }
   if (driver === 'tags' || driver === 'accessTags') {
-    timeBounds('t.occurred_at', taggingWhere);
     const names = $(filter[driver]);
     // The tag's taggings newest first, each joined to its entry by a primary-key lookup in the
     // one partition of its month. OFFSET 0 keeps that lookup a per-tagging nested loop: costed
@@ -218,20 +267,96 @@ export interface EntryPage {
 export interface SearchOptions {
   first: number;
   after?: Cursor;
+  /** Diagnostics (bench): receives EXPLAIN ANALYZE of every statement the search runs. */
+  explain?: (plan: string) => void;
 }
 
 /**
- * One round trip. The statement timeout and JIT off come from the connection (createSearchSql).
- * A search with payload conditions is planned with its values every time (an unnamed statement):
- * how selective `payload @> …` is depends entirely on the value, and a cached generic plan that
- * guessed wrong costs hundreds of milliseconds. Every other shape is a prepared statement, whose
- * generic plan (the same index for any value) saves the planning of ~75 partitions per search.
+ * One round trip for most shapes; the statement timeout, JIT and bitmap scans are set on the
+ * connection (createSearchSql). Shapes led by an index in newest-first order (subject, performer,
+ * tag, action, time) walk it and stop after `first` rows: with bitmap scans off the planner cannot
+ * trade that walk for "read every match, then sort", its choice whenever it underestimates a
+ * heavy subject — 440 ms instead of 2 on 30 M rows. They are prepared statements: their generic
+ * plan is the same index for any value and saves planning ~75 partitions per search.
  */
 export async function searchEntries(sql: Sql, filter: EntryFilter, options: SearchOptions): Promise<EntryPage> {
-  const query = compileEntriesQuery(filter, options.first, options.after);
-  const rows = await sql.unsafe<EntryRow[]>(query.text, query.params as never[], { prepare: !filter.payload?.length });
+  const run = runner(options.explain);
+  const rows = payloadDriven(filter) ? await searchByPayload(sql, filter, options, run) : await run(sql, compileEntriesQuery(filter, options.first, options.after), true);
   return { rows: rows.slice(0, options.first), hasNextPage: rows.length > options.first };
 }
+
+type Run = (sql: Sql, query: CompiledQuery, prepare: boolean) => Promise<EntryRow[]>;
+
+function runner(explain: SearchOptions['explain']): Run {
+  return async (sql, query, prepare) => {
+    if (explain) {
+      const plan = await sql.unsafe(`explain (analyze, buffers) ${query.text}`, query.params as never[]);
+      explain(plan.map((r) => r['QUERY PLAN']).join('\n'));
+    }
+    return sql.unsafe<EntryRow[]>(query.text, query.params as never[], { prepare });
+  };
+}
+
+/** Only payload conditions (and filters no index leads with) narrow the search. */
+const payloadDriven = (f: EntryFilter) =>
+  !!f.payload?.some(isIndexable) && !f.subjectGids && !f.performerGids && !f.tags && !f.accessTags && !f.sequenceCodes;
+
+/** A probe reads at most this many matches of a window before giving way to the walk. */
+export const PAYLOAD_PROBE_CAP = 2000;
+/** Windows of months, newest first: the last month, the 3 before, the 12 before, the rest. */
+const WINDOW_MONTHS = [1, 3, 12, Infinity];
+
+function probeWindows(filter: EntryFilter, after: Cursor | undefined): ProbeWindow[] {
+  const bounds = [filter.occurredBefore, after && new Date(after.occurredAt.getTime() + 1), new Date(Date.now() + 2 * 86_400_000)];
+  let to = new Date(Math.min(...bounds.filter((d): d is Date => !!d).map((d) => d.getTime())));
+  const lowest = filter.occurredAfter;
+  const windows: ProbeWindow[] = [];
+  for (const months of WINDOW_MONTHS) {
+    if (lowest && to <= lowest) break;
+    const from = months === Infinity ? lowest : laterOf(lowest, monthStartDate(monthOfDate(new Date(to.getTime() - 1)) - months + 1));
+    windows.push({ from, to });
+    if (!from) break;
+    to = from;
+  }
+  return windows;
+}
+
+/**
+ * Payload conditions: how many rows `payload @> …` matches depends entirely on the value, and the
+ * planner cannot know it — guessing "rare" it reads the GIN matches and sorts them (seconds for a
+ * common value), guessing "common" it walks the time index filtering (1.8 s over a whole partition
+ * for a rare one, seen on 30 M rows). So windows of months, newest first, are probed through the
+ * GIN index reading at most PAYLOAD_PROBE_CAP matches each, in one statement (bitmap scans on: GIN
+ * has no other scan); a window with more — a common value — is then searched by walking the time
+ * index, which finds its rows at once, and the windows after it are probed again if need be.
+ */
+async function searchByPayload(sql: Sql, filter: EntryFilter, options: SearchOptions, run: Run): Promise<EntryRow[]> {
+  const wanted = options.first + 1;
+  const rows: EntryRow[] = [];
+  let windows = probeWindows(filter, options.after);
+  while (windows.length && rows.length < wanted) {
+    const probe = compileProbe(filter, windows, options.first, options.after, PAYLOAD_PROBE_CAP);
+    const probed = (await sql.begin(async (tx) => {
+      await tx`select set_config('enable_bitmapscan', 'on', true)`;
+      return run(tx as unknown as Sql, probe, false);
+    })) as Array<EntryRow & { probe_window: number; matched: string }>;
+    const common = probed.find((r) => Number(r.matched) > PAYLOAD_PROBE_CAP);
+    for (const { probe_window: window, matched: _, ...row } of probed) {
+      if (common && window >= common.probe_window) break;
+      rows.push(row);
+    }
+    if (!common) break;
+    const w = windows[common.probe_window]!;
+    const walk = compileEntriesQuery({ ...filter, occurredAfter: w.from, occurredBefore: w.to }, options.first, options.after);
+    rows.push(...(await run(sql, walk, false)));
+    windows = windows.slice(common.probe_window + 1);
+  }
+  return rows.slice(0, wanted);
+}
+
+const monthOfDate = (d: Date) => d.getUTCFullYear() * 12 + d.getUTCMonth();
+const monthStartDate = (m: number) => new Date(Date.UTC(Math.floor(m / 12), m % 12, 1));
+const laterOf = (a: Date | undefined, b: Date) => (a && a > b ? a : b);
 
 export interface SearchSqlOptions {
   applicationName: string;
@@ -240,9 +365,10 @@ export interface SearchSqlOptions {
 }
 
 /**
- * The API's Postgres pool: src/platform/db.ts' createSql settings, plus two session settings sent
- * at connect — a statement timeout (a search never runs away) and JIT off (its compile time
- * dwarfs these short index scans) — so a search needs no transaction to set them.
+ * The API's Postgres pool: src/platform/db.ts' createSql settings, plus session settings sent at
+ * connect, so a search needs no transaction to set them: a statement timeout (a search never runs
+ * away), JIT and parallel workers off (their start-up dwarfs these short index scans) and bitmap
+ * scans off (see searchEntries; payload probes turn them back on in their own transaction).
  */
 export function createSearchSql(url: string, options: SearchSqlOptions): Sql {
   return postgres(url, {
@@ -250,7 +376,14 @@ export function createSearchSql(url: string, options: SearchSqlOptions): Sql {
     connect_timeout: 5,
     idle_timeout: 30,
     onnotice: () => {},
-    connection: { application_name: options.applicationName, statement_timeout: options.statementTimeoutMs, jit: 'off' },
+    connection: {
+      application_name: options.applicationName,
+      statement_timeout: options.statementTimeoutMs,
+      jit: 'off',
+      enable_bitmapscan: 'off',
+      // Starting parallel workers costs more than these searches take.
+      max_parallel_workers_per_gather: '0',
+    },
   });
 }
 

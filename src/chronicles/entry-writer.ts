@@ -1,7 +1,8 @@
 // Writes validated entries, their taggings and dead letters — many jobs' worth in one
 // transaction ("group commit"): a job hands its part to write() and is acknowledged to BullMQ only
-// when the transaction holding it has committed. While one transaction runs, the parts of the
-// jobs that finish validating meanwhile queue up and go together in the next one.
+// when the transaction holding it has committed. While transactions run (two at a time by
+// default), the parts of the jobs that finish validating meanwhile queue up and go together in the
+// next one.
 //
 // Duplicates: the statement first inserts the batch's sequence codes into
 // chronicles.sequence_codes (on conflict do nothing, returning the new ones) and inserts only
@@ -40,6 +41,8 @@ export interface EntryWriterOptions {
   partitions: PartitionCache;
   /** Most entries in one transaction (whole parts; a bigger part goes alone). 1 = one per part. */
   maxBatchRows: number;
+  /** Transactions in flight at once (default 2: one commits while the next is prepared). */
+  concurrency?: number;
   /** Test hooks around the commit (a worker killed mid-batch). */
   hooks?: { beforeCommit?: () => Promise<void>; afterCommit?: () => Promise<void> };
   onBatch?: (stats: { parts: number; rows: number; inserted: number; deadLetters: number; ms: number }) => void;
@@ -53,7 +56,8 @@ interface Pending {
 
 export class EntryWriter {
   private pending: Pending[] = [];
-  private flushing = false;
+  private inFlight = 0;
+  private scheduled = false;
   private readonly options: EntryWriterOptions;
 
   constructor(options: EntryWriterOptions) {
@@ -63,16 +67,24 @@ export class EntryWriter {
   write(part: WritePart): Promise<WriteResult> {
     return new Promise((resolve, reject) => {
       this.pending.push({ part, resolve, reject });
-      if (!this.flushing) {
-        this.flushing = true;
+      if (!this.scheduled && this.inFlight < this.concurrency) {
+        this.scheduled = true;
         // Let the jobs that are validating right now join this batch.
-        setImmediate(() => void this.flushLoop());
+        setImmediate(() => {
+          this.scheduled = false;
+          this.pump();
+        });
       }
     });
   }
 
-  private async flushLoop(): Promise<void> {
-    while (this.pending.length) {
+  private get concurrency(): number {
+    return this.options.concurrency ?? 2;
+  }
+
+  /** Starts batches while there are parts waiting and a transaction slot free. */
+  private pump(): void {
+    while (this.pending.length && this.inFlight < this.concurrency) {
       const batch: Pending[] = [];
       let rows = 0;
       while (this.pending.length && (batch.length === 0 || rows + this.pending[0]!.part.entries.length <= this.options.maxBatchRows)) {
@@ -81,14 +93,18 @@ export class EntryWriter {
         batch.push(next);
         if (this.options.maxBatchRows === 1) break;
       }
-      try {
-        const results = await this.writeResilient(batch.map((p) => p.part));
-        batch.forEach((p, i) => p.resolve(results[i]!));
-      } catch (err) {
-        for (const p of batch) p.reject(err);
-      }
+      this.inFlight++;
+      this.writeResilient(batch.map((p) => p.part))
+        .then(
+          (results) => batch.forEach((p, i) => p.resolve(results[i]!)),
+          (err: unknown) => batch.forEach((p) => p.reject(err)),
+        )
+        .finally(() => {
+          this.inFlight--;
+          // What gathered while this batch was written goes next.
+          this.pump();
+        });
     }
-    this.flushing = false;
   }
 
   /**

@@ -33,6 +33,8 @@ export interface IngestWorkerOptions {
   logger: Logger;
   concurrency: number;
   maxBatchRows: number;
+  /** Write transactions in flight (default 2). */
+  writeConcurrency?: number;
   lockDuration: number;
   stalledInterval: number;
   maxStalledCount?: number;
@@ -99,6 +101,7 @@ export async function startIngestWorker(options: IngestWorkerOptions): Promise<I
     tags: new TagDirectory(sql),
     partitions,
     maxBatchRows: options.maxBatchRows,
+    concurrency: options.writeConcurrency,
     hooks: options.hooks,
     onBatch: writerMetrics(options.registry),
   });

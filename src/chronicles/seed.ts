@@ -26,6 +26,8 @@ export interface SeedOptions {
   now?: Date;
   /** Only this app (tests); default the mix below. */
   app?: string;
+  /** Skip months that already hold entries (finishing an interrupted seed; their rows stand). */
+  resume?: boolean;
   log?: (line: string) => void;
 }
 
@@ -165,16 +167,22 @@ async function end(stream: Writable): Promise<void> {
   await done;
 }
 
-/** True when the month has no partition or only empty ones (then it is bulk-loaded). */
-async function canBulkLoad(sql: Sql, month: Month): Promise<boolean> {
-  for (const table of PARTITIONED_TABLES) {
-    const name = `chronicles.${partitionName(table, month)}`;
-    const [row] = await sql<{ exists: boolean }[]>`select to_regclass(${name}) is not null as exists`;
-    if (!row?.exists) continue;
-    const [rows] = await sql.unsafe<{ any: boolean }[]>(`select exists (select 1 from ${name}) as any`);
-    if (rows?.any) return false;
+/**
+ * `new`: no partition or only empty ones (bulk-loaded); `filled`: rows already there (plain
+ * COPY); `leftover`: tables of an interrupted bulk load that never got attached.
+ */
+async function monthState(sql: Sql, month: Month): Promise<'new' | 'filled' | 'leftover'> {
+  const names = PARTITIONED_TABLES.map((table) => partitionName(table, month));
+  const tables = await sql<{ name: string; attached: boolean }[]>`
+    select c.relname as name, c.relispartition as attached
+    from pg_class c join pg_namespace n on n.oid = c.relnamespace
+    where n.nspname = 'chronicles' and c.relname = any(${names}::text[])`;
+  if (tables.some((t) => !t.attached)) return 'leftover';
+  for (const { name } of tables) {
+    const [rows] = await sql.unsafe<{ any: boolean }[]>(`select exists (select 1 from chronicles.${name}) as any`);
+    if (rows?.any) return 'filled';
   }
-  return true;
+  return 'new';
 }
 
 /** Attaching builds the partition's indexes in bulk; a CHECK matching the range spares the scan. */
@@ -223,6 +231,7 @@ export async function seedEntries(sql: Sql, options: SeedOptions): Promise<SeedR
   counts[counts.length - 1]! += options.rows - counts.reduce((a, b) => a + b, 0);
 
   let copyMs = 0;
+  let generated = 0;
   let attaching = Promise.resolve();
   let feedCount = 0;
   let accessCount = 0;
@@ -231,7 +240,21 @@ export async function seedEntries(sql: Sql, options: SeedOptions): Promise<SeedR
     if (count === 0) continue;
     const from = monthStart(month);
     const to = month === last ? now : monthStart(month + 1);
-    const bulk = await canBulkLoad(sql, month);
+    let state = await monthState(sql, month);
+    if (state === 'leftover') {
+      // Its dedupe rows were committed on their own: with no entries left in the month, every
+      // code of the month is an orphan.
+      for (const table of PARTITIONED_TABLES) await sql.unsafe(`drop table if exists chronicles.${partitionName(table, month)}`);
+      await sql`delete from chronicles.sequence_codes where occurred_at >= ${from} and occurred_at < ${monthStart(month + 1)}`;
+      log(`dropped the tables of an interrupted load of ${monthLabel(month)}`);
+      state = 'new';
+    }
+    if (state === 'filled' && options.resume) {
+      log(`${monthLabel(month)} already holds entries: skipped (resume)`);
+      continue;
+    }
+    const bulk = state === 'new';
+    generated += count;
     const target = (table: (typeof PARTITIONED_TABLES)[number]) => `chronicles.${bulk ? `${partitionName(table, month)}` : table}`;
     if (bulk) {
       for (const table of PARTITIONED_TABLES) {
@@ -303,5 +326,5 @@ export async function seedEntries(sql: Sql, options: SeedOptions): Promise<SeedR
   await attaching;
   for (const table of [...PARTITIONED_TABLES, 'sequence_codes', 'tags']) await sql.unsafe(`analyze chronicles.${table}`);
   const seconds = (performance.now() - started) / 1000;
-  return { rows: options.rows, feedTaggings: feedCount, accessTaggings: accessCount, months: options.months, copyRowsPerSecond: Math.round(options.rows / (copyMs / 1000)), seconds };
+  return { rows: generated, feedTaggings: feedCount, accessTaggings: accessCount, months: options.months, copyRowsPerSecond: Math.round(generated / (copyMs / 1000)), seconds };
 }

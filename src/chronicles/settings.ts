@@ -95,6 +95,12 @@ export const workerSettings = {
     env: 'CHRONICLES_MAX_BATCH_ROWS',
     description: 'most entries written in one transaction (jobs in flight are written together); 1 = one transaction per job',
   },
+  writeConcurrency: {
+    schema: intIn(1, 256, 2),
+    env: 'CHRONICLES_WRITE_CONCURRENCY',
+    description: 'write transactions in flight at once (the article’s path: as many as --concurrency)',
+  },
+  dbPool: { schema: intIn(1, 256, 6), env: 'CHRONICLES_WORKER_DB_POOL', description: 'Postgres connections of the worker' },
   lockDuration: { schema: duration('30s'), env: 'CHRONICLES_LOCK_DURATION', description: 'a job whose worker stops renewing its lock this long is re-run elsewhere' },
   stalledInterval: { schema: duration('15s'), env: 'CHRONICLES_STALLED_INTERVAL', description: 'how often stalled jobs (dead workers) are looked for' },
   maxMessageBytes,

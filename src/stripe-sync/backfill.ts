@@ -390,6 +390,7 @@ export class BackfillPhase {
           `update ${this.t.segments} set starting_after = $5, cursor_created = $6, done = $7, rows_written = rows_written + $8, requests = requests + $9, updated_at = now()
            where account_id = $1 and backfill_id = $2 and job = $3 and segment = $4`,
           [accountId, this.options.backfillId, seg.job, seg.segment, next.startingAfter, next.cursorCreated, next.done, set.count, set.requests],
+          { prepare: true },
         );
       });
     await withDbRetry(

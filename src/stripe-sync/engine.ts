@@ -404,6 +404,18 @@ export class AccountSync {
     this.reconcileTimer.unref();
   }
 
+  /** Runs a reconciliation backfill now (beside the poller); resolves when it is complete. */
+  async reconcileNow(): Promise<void> {
+    if (this.reconciling) throw new Error(`account ${this.accountId} is already reconciling`);
+    await this.caughtUp;
+    this.reconciling = true;
+    try {
+      await this.reconcile(this.poller?.cursor ?? (await this.loadCursor()));
+    } finally {
+      this.reconciling = false;
+    }
+  }
+
   /** A backfill of the lists beside the running poller: catches what Stripe sent no event for. */
   private async reconcile(cursor: EventCursor): Promise<void> {
     const startedAtMs = Date.now();

@@ -134,6 +134,7 @@ export class EventApplier {
                on conflict (account_id) do update set event_cursor = excluded.event_cursor, event_cursor_created = excluded.event_cursor_created,
                  event_cursor_position = excluded.event_cursor_position, events_applied = _sync_state.events_applied + $5, last_poll_at = now(), updated_at = now()`,
               [this.options.accountId, next.id, next.created, next.position, fresh.length],
+              { prepare: true },
             );
           });
         try {

@@ -141,8 +141,10 @@ export class RowWriter {
     const collect = (result: Record<string, unknown>[]) => {
       for (const r of result) applied.add(statement.key.length === 2 ? String(r[statement.key[1]!]) : statement.key.slice(1).map((k) => String(r[k] ?? '')).join('|'));
     };
-    const fast = (part: Row[], on: Db) => on.unsafe(statement.upsert, [part.map((row) => slim(row, statement)) as never]).then(collect);
-    const populate = (part: Row[], on: Db) => on.unsafe(statement.populate, [part as never]).then(collect);
+    // Prepared: the statement is fixed per table, and planning its ~80 column expressions costs
+    // more than writing one row (the poller writes a few rows at a time).
+    const fast = (part: Row[], on: Db) => on.unsafe(statement.upsert, [part.map((row) => slim(row, statement)) as never], { prepare: true }).then(collect);
+    const populate = (part: Row[], on: Db) => on.unsafe(statement.populate, [part as never], { prepare: true }).then(collect);
     if (!options.safe) {
       await fast(batch, db);
     } else {
@@ -201,13 +203,14 @@ export class RowWriter {
     if (kind === 'child' || this.hardDeletes) {
       const deleted = await db.unsafe(`delete from ${name} t using json_to_recordset($2::json) as x(parent text, keep jsonb, ev timestamptz, rd timestamptz)
         where t._account_id = $1 and t.${q(column)} = x.parent and not (x.keep ? t.id)
-          and ${VERSION_SQL('t')} < coalesce(x.ev, x.rd - interval '${READ_SKEW_MS} milliseconds')`, [accountId, input as never]);
+          and ${VERSION_SQL('t')} < coalesce(x.ev, x.rd - interval '${READ_SKEW_MS} milliseconds')`, [accountId, input as never], { prepare: true });
       return deleted.count;
     }
     const updated = await db.unsafe(
       `update ${name} t set _deleted_at = coalesce(x.ev, x.rd), _event_created = x.ev, _synced_at = x.rd
        ${match} and t._deleted_at is null`,
       [accountId, input as never],
+      { prepare: true },
     );
     return updated.count;
   }

@@ -104,12 +104,13 @@ describe('chronicles GraphQL API', () => {
       .sort((a, b) => b.f.occurred_at.localeCompare(a.f.occurred_at) || b.i - a.i)
       .map(({ f }) => f.sequence_code);
 
-  test('the search pool sets a statement timeout and turns JIT off at connect', async () => {
+  test('the search pool sets a statement timeout and turns JIT, parallel workers and bitmap scans off at connect', async () => {
     const search = createSearchSql(testDatabaseUrl(), { applicationName: 'chronicles-test', max: 1, statementTimeoutMs: 1234 });
     try {
-      const [row] = await search<{ timeout: string; jit: string; name: string }[]>`
-        select current_setting('statement_timeout') as timeout, current_setting('jit') as jit, current_setting('application_name') as name`;
-      assert.deepEqual({ ...row }, { timeout: '1234ms', jit: 'off', name: 'chronicles-test' });
+      const [row] = await search<{ timeout: string; jit: string; name: string; bitmap: string; parallel: string }[]>`
+        select current_setting('statement_timeout') as timeout, current_setting('jit') as jit, current_setting('application_name') as name,
+               current_setting('enable_bitmapscan') as bitmap, current_setting('max_parallel_workers_per_gather') as parallel`;
+      assert.deepEqual({ ...row }, { timeout: '1234ms', jit: 'off', name: 'chronicles-test', bitmap: 'off', parallel: '0' });
       await assert.rejects(search`select pg_sleep(2)`, /statement timeout/);
     } finally {
       await search.end();

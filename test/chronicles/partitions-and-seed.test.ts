@@ -119,10 +119,14 @@ describe('seed generator', () => {
   test('seeds realistic, skewed entries with taggings, bulk-loading new months and copying into filled ones', async () => {
     const app = unique('seed');
     const now = new Date('1995-03-20T00:00:00Z');
+    // What an interrupted bulk load leaves: a table never attached, and its month's dedupe rows.
+    await sql`create table chronicles.entries_p1995_01 (like chronicles.entries including defaults)`;
+    await sql`insert into chronicles.sequence_codes values (gen_random_uuid(), '1995-01-05T00:00:00Z')`;
     const lines: string[] = [];
     const result = await seedEntries(sql, { rows: 6000, months: 3, seed: 7, now, app, log: (l) => lines.push(l) });
     assert.equal(result.rows, 6000);
-    assert.ok(lines.every((l) => /bulk-loaded/.test(l)), lines.join('\n'));
+    assert.match(lines[0]!, /dropped the tables of an interrupted load of 1995_01/);
+    assert.ok(lines.slice(1).every((l) => /bulk-loaded/.test(l)), lines.join('\n'));
     const stats = await sql<{ months: number; n: number; subjects: number; top: number; actions: number; performers: number; nulls: number }[]>`
       select count(distinct date_trunc('month', occurred_at))::int as months, count(*)::int as n,
              count(distinct subject_gid)::int as subjects,
@@ -143,6 +147,11 @@ describe('seed generator', () => {
     assert.equal(tags!.feed, result.feedTaggings);
     assert.equal(tags!.access, result.accessTaggings);
     assert.equal(tags!.codes, 6000, 'every seeded entry is in the dedupe table');
+    const [orphans] = await sql<{ n: number }[]>`
+      select count(*)::int as n from chronicles.sequence_codes c
+      where c.occurred_at >= '1995-01-01' and c.occurred_at < '1995-04-01'
+        and not exists (select 1 from chronicles.entries e where e.sequence_code = c.sequence_code)`;
+    assert.equal(orphans!.n, 0, 'the interrupted load’s dedupe rows are gone');
     // Attached partitions carry the parent's indexes.
     const [idx] = await sql<{ n: number }[]>`select count(*)::int as n from pg_indexes where tablename = 'entries_p1995_02'`;
     assert.equal(idx!.n, 6);
@@ -150,6 +159,8 @@ describe('seed generator', () => {
     const again: string[] = [];
     await seedEntries(sql, { rows: 600, months: 1, seed: 8, now, app, log: (l) => again.push(l) });
     assert.ok(!again.some((l) => /bulk-loaded/.test(l)), 'a month with rows gets a plain COPY');
+    const resumed = await seedEntries(sql, { rows: 600, months: 2, seed: 9, now, app, resume: true });
+    assert.equal(resumed.rows, 0, 'resuming skips months that hold entries');
     const [total] = await sql<{ n: number }[]>`select count(*)::int as n from chronicles.entries where app = ${app}`;
     assert.equal(total!.n, 6600);
   });

@@ -2,11 +2,11 @@
 // JavaScript evaluation used by tag rules, on real Postgres.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { compileEntriesQuery, entryFilterSchema, searchEntries, type EntryFilter } from '../../src/chronicles/entries-query.ts';
+import { compileEntriesQuery, createSearchSql, entryFilterSchema, PAYLOAD_PROBE_CAP, searchEntries, type EntryFilter } from '../../src/chronicles/entries-query.ts';
 import { toWritePart } from '../../src/chronicles/ingest-worker.ts';
 import { isIndexable, jsonContains, matchesCondition, payloadConditionSchema, type PayloadCondition } from '../../src/chronicles/payload-conditions.ts';
 import type { Sql } from '../../src/platform/db.ts';
-import { testSql } from '../support/database.ts';
+import { testDatabaseUrl, testSql } from '../support/database.ts';
 import { entryValue, newWriter, rawMessage, unique } from './support/chronicles.ts';
 
 describe('payload condition validation', () => {
@@ -147,5 +147,72 @@ describe('payload conditions on Postgres', () => {
       const usesGin = /Bitmap Index Scan on entries_p\d{4}_\d{2}_payload_idx/.test(text);
       assert.equal(usesGin, isIndexable(condition), `${JSON.stringify(condition)}\n${text}`);
     }
+  });
+});
+
+describe('payload-driven searches (probed month windows, newest first)', () => {
+  let sql: Sql;
+  let search: Sql;
+  const app = unique('probe');
+  const MONTH = 30 * 86_400_000;
+  // Rare values across every window (this month, the 3 before, the 12 before, older), and a value
+  // with more matches in this month than a probe reads.
+  const rareAges = [0.1, 2, 8, 20, 40].map((months) => months * MONTH);
+
+  before(async () => {
+    sql = testSql();
+    search = createSearchSql(testDatabaseUrl(), { applicationName: 'chronicles-test', max: 2, statementTimeoutMs: 10_000 });
+    const now = Date.now();
+    const values = [
+      ...rareAges.map((age, i) => ({ ...entryValue(app, { payload: { kind: 'rare', i } }), at: now - age })),
+      ...Array.from({ length: PAYLOAD_PROBE_CAP + 100 }, (_, i) => ({ ...entryValue(app, { payload: { kind: 'common', i } }), at: now - 1000 - i * 60_000 })),
+    ];
+    const part = toWritePart(values.map(({ at: _, ...v }) => rawMessage(v)), { maxMessageBytes: 65536 });
+    part.entries.forEach((e, i) => (e.occurred_at = new Date(values[i]!.at)));
+    await newWriter(sql).write(part);
+  });
+  after(async () => {
+    await search.end();
+    await sql.end();
+  });
+
+  const expected = async (kind: string, limit: number) =>
+    (await sql<{ sequence_code: string }[]>`
+      select sequence_code from chronicles.entries where app = ${app} and payload->>'kind' = ${kind}
+      order by occurred_at desc, id desc limit ${limit}`).map((r) => r.sequence_code);
+
+  test('a rare value is found in every window, in order', async () => {
+    const { rows, hasNextPage } = await searchEntries(search, entryFilterSchema.parse({ app, payload: [{ operation: 'EQ', path: ['kind'], value: 'rare' }] }), { first: 20 });
+    assert.deepEqual(rows.map((r) => r.sequence_code), await expected('rare', 20));
+    assert.equal(rows.length, 5);
+    assert.equal(hasNextPage, false);
+  });
+
+  test('the probe reads through the GIN index even though the search pool has bitmap scans off', async () => {
+    const plans: string[] = [];
+    await searchEntries(search, entryFilterSchema.parse({ app, payload: [{ operation: 'EQ', path: ['kind'], value: 'rare' }] }), { first: 20, explain: (p) => plans.push(p) });
+    assert.equal(plans.length, 1, 'a rare value costs one statement');
+    // Bitmap scans exist only if the probe's own setting took effect.
+    assert.match(plans[0]!, /Bitmap Index Scan on entries_p\d{4}_\d{2}_payload_idx/);
+  });
+
+  test('a value with more matches than a probe reads is walked newest first', async () => {
+    const { rows, hasNextPage } = await searchEntries(search, entryFilterSchema.parse({ app, payload: [{ operation: 'EQ', path: ['kind'], value: 'common' }] }), { first: 20 });
+    assert.deepEqual(rows.map((r) => r.sequence_code), await expected('common', 20));
+    assert.equal(hasNextPage, true);
+  });
+
+  test('pages of a payload search follow each other across windows', async () => {
+    const filter = entryFilterSchema.parse({ app, payload: [{ operation: 'IN', path: ['kind'], value: ['rare'] }] });
+    const seen: string[] = [];
+    let after;
+    for (let page = 0; page < 5; page++) {
+      const { rows, hasNextPage } = await searchEntries(search, filter, { first: 2, after });
+      seen.push(...rows.map((r) => r.sequence_code));
+      if (!hasNextPage) break;
+      const last = rows[rows.length - 1]!;
+      after = { occurredAt: last.occurred_at, id: last.id };
+    }
+    assert.deepEqual(seen, await expected('rare', 20));
   });
 });

@@ -51,11 +51,11 @@ describe('payments queue', () => {
     const { prefix, queue, keys } = fresh('reap');
     const ids = [];
     for (let i = 0; i < 6; i++) ids.push((await queue.enqueue(pay(i))).trackingId);
-    // Worker "dead" takes 4 and never comes back (its heartbeat lasts 100 ms).
-    const taken = await queue.fetch('dead', 4, 100);
+    // Worker "dead" takes 4 and never comes back (its heartbeat lasts 600 ms).
+    const taken = await queue.fetch('dead', 4, 600);
     assert.equal(taken.length, 4);
     assert.deepEqual(await queue.reap(3_600_000), new Map(), 'not reaped while its heartbeat lives');
-    await new Promise((r) => setTimeout(r, 150));
+    await new Promise((r) => setTimeout(r, 650));
     assert.deepEqual(await queue.reap(3_600_000), new Map([['dead', 4]]));
     assert.equal(await redis.llen(keys.processing('dead')), 0);
     // Back at the head: the next fetch sees them first, oldest first, then the two never taken.
@@ -195,9 +195,13 @@ describe('payments queue', () => {
     assert.equal(new Set(calls.map((c) => c.request.idempotencyKey)).size, 1);
     assert.ok(calls[0]!.request.idempotencyKey.endsWith(`-${id}`));
     assert.deepEqual(calls.map((c) => c.request.attempt), [1, 2, 3]);
-    // Full jitter: the first wait is below base, the second below 2·base (plus scheduling slack).
-    assert.ok(calls[1]!.at - calls[0]!.at < 200 + 150);
-    assert.ok(calls[2]!.at - calls[1]!.at < 400 + 150);
+    // Full jitter: the first retry is scheduled within [0, base), the second within [0, 2·base).
+    const history = (await createReadModel(redis, prefix).getPayment(id))!.history.filter((h) => h.status === 'retrying');
+    const delays = history.map((h) => Date.parse(h.next_attempt_at as string) - Date.parse(h.at));
+    assert.equal(delays.length, 2);
+    assert.ok(delays[0]! >= 0 && delays[0]! < 200, `first delay ${delays[0]}`);
+    assert.ok(delays[1]! >= 0 && delays[1]! < 400, `second delay ${delays[1]}`);
+    assert.ok(calls[2]!.at - calls[0]!.at < 5000);
     assert.equal(await redis.zcard(keys.apiErrors), 2);
   });
 

@@ -57,10 +57,11 @@ describe('redis restart (AOF on)', { timeout: 120_000 }, () => {
     await until(async () => (await redis.zcard(keys.outcomeSet('succeeded'))) >= 300, 30_000, 'processing under way');
 
     // Stop Redis mid-flight (SIGTERM: the AOF is flushed), keep it down a moment, start it again.
-    const inFlight = (await redis.zrange(keys.workers, 0, '-1')).length;
-    const before = { open: await redis.zcard(keys.open), processing: 0 };
-    for (const w of await redis.zrange(keys.workers, 0, '-1')) before.processing += await redis.llen(keys.processing(w));
-    assert.ok(inFlight > 0 && before.processing > 0 && before.open > before.processing, JSON.stringify(before));
+    const workers = await redis.zrange(keys.workers, 0, '-1');
+    const before = { workers: workers.length, open: await redis.zcard(keys.open), processing: 0 };
+    for (const w of workers) before.processing += await redis.llen(keys.processing(w));
+    // Some payments in flight, more still queued, when Redis goes away.
+    assert.ok(before.workers === 2 && before.processing > 0 && before.open > before.processing, JSON.stringify(before));
     await server.stop();
     await new Promise((r) => setTimeout(r, 1500));
     await server.start();
