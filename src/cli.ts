@@ -1,6 +1,6 @@
 // `ledgerline`: one CLI for every part. Each part registers its roles here.
 import { Command } from 'commander';
-import { addSettingOptions, ConfigError, loadConfig, port } from './platform/config.ts';
+import { addSettingOptions, ConfigError, duration, loadConfig, port } from './platform/config.ts';
 import { createSql } from './platform/db.ts';
 import { migrationSettings, runMigrations } from './migrate.ts';
 import { projectRoot } from './platform/project-root.ts';
@@ -58,14 +58,17 @@ services
     for (const s of statuses) process.stdout.write(`${s.name.padEnd(9)} ${s.running ? 'up  ' : 'down'} ${s.url}\n`);
   });
 
-const demoSettings = { demoPort: { schema: port(8080), env: 'DEMO_PORT', description: 'port of the platform console' } };
+const demoSettings = {
+  demoPort: { schema: port(8080), env: 'DEMO_PORT', description: 'port of the platform console' },
+  demoTrafficInterval: { schema: duration('2s'), env: 'DEMO_TRAFFIC_INTERVAL', description: 'time between demo payments (0 = none)' },
+};
 addSettingOptions(
   program.command('demo').description('Bring up the services on the embedded defaults, migrate and start the whole platform'),
   demoSettings,
 ).action(async (flags) => {
-  const { demoPort } = loadConfig(demoSettings, flags);
+  const { demoPort, demoTrafficInterval } = loadConfig(demoSettings, flags);
   const { runDemo } = await import('./demo.ts');
-  await runDemo({ port: demoPort, log: say });
+  await runDemo({ port: demoPort, trafficIntervalMs: demoTrafficInterval, log: say });
 });
 
 registerStripeEmulatorCommand(program);

@@ -28,32 +28,72 @@ test('a bad setting stops start-up with a message naming the variable', async ()
   assert.match(result.stderr, /DEMO_PORT \(--demo-port\)/);
 });
 
-test('demo starts, answers /ping and /healthz, and exits cleanly on SIGTERM', async () => {
+test('demo starts every part as its own process, pays through them, and stops them all on SIGTERM', { timeout: 240_000 }, async () => {
   const port = await freePort();
+  const ports = {
+    STRIPE_EMULATOR_PORT: await freePort(),
+    STRIPE_SYNC_PORT: await freePort(),
+    PAYMENTS_API_PORT: await freePort(),
+    PAYMENTS_MONITOR_PORT: await freePort(),
+    CHRONICLES_API_PORT: await freePort(),
+  };
   const child = spawn(cli, ['demo'], {
-    env: { ...process.env, DATABASE_URL: testDatabaseUrl(), DEMO_PORT: String(port), LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+      DATABASE_URL: testDatabaseUrl(),
+      DEMO_PORT: String(port),
+      DEMO_TRAFFIC_INTERVAL: '300ms',
+      STRIPE_EMULATOR_CUSTOMERS: '5',
+      // Its own Redis prefixes, so a demo payment never meets another test's queue.
+      PAYMENTS_KEY_PREFIX: `demo-test-${port}`,
+      CHRONICLES_QUEUE_PREFIX: `demo-test-${port}`,
+      BUS_PREFIX: `demo-test-${port}`,
+      LOG_LEVEL: 'warn',
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  try {
-    const deadline = Date.now() + 60_000;
-    let ping: Response | undefined;
-    while (!ping && Date.now() < deadline) {
-      ping = await fetch(`http://127.0.0.1:${port}/ping`).catch(() => undefined);
-      if (!ping) await new Promise((r) => setTimeout(r, 250));
+  const until = async <T>(what: string, probe: () => Promise<T | undefined>, ms = 120_000): Promise<T> => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const value = await probe().catch(() => undefined);
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) assert.fail(`${what} within ${ms / 1000} s:\n${output}`);
+      await new Promise((r) => setTimeout(r, 250));
     }
-    assert.ok(ping, `demo did not answer /ping within 60 s:\n${output}`);
-    assert.equal(ping.status, 200);
-    const health = await fetch(`http://127.0.0.1:${port}/healthz`);
-    const body = (await health.json()) as { status: string };
-    assert.equal(health.status, 200, JSON.stringify(body));
-    assert.equal(body.status, 'ok');
+  };
+  try {
+    await until('console /ping', async () => ((await fetch(`http://127.0.0.1:${port}/ping`)).ok ? true : undefined), 60_000);
     assert.match(output, new RegExp(`http://127\\.0\\.0\\.1:${port}/healthz`));
+    // Every role with a port answers /ping, and the console reports all of them running.
+    for (const [name, p] of Object.entries(ports)) await until(`${name} ${p} answering /ping`, async () => ((await fetch(`http://127.0.0.1:${p}/ping`)).ok ? true : undefined));
+    const health = await until('console /healthz ok', async () => {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      return res.ok ? ((await res.json()) as { status: string }) : undefined;
+    });
+    assert.equal(health.status, 'ok');
+    const console_ = (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { roles: Array<{ name: string; running: boolean; restarts: number }> };
+    assert.deepEqual(
+      console_.roles.map((r) => r.name),
+      ['stripe-emulator', 'stripe-sync run', 'payments api', 'payments worker', 'payments monitor', 'chronicles api', 'chronicles consumer', 'chronicles worker'],
+    );
+    assert.ok(console_.roles.every((r) => r.running && r.restarts === 0), JSON.stringify(console_.roles));
+    // The demo's traffic is charged through the emulator by the payments worker.
+    const apiKey = /API key \(payments[^:]*: (\S+)/.exec(output)?.[1];
+    assert.ok(apiKey, output);
+    await until('a demo payment charged through the Stripe emulator', async () => {
+      const res = await fetch(`http://127.0.0.1:${ports.PAYMENTS_API_PORT}/payments?payer_id=payer_0&status=succeeded`, { headers: { authorization: `Bearer ${apiKey}` } });
+      const body = (await res.json()) as { data?: unknown[] };
+      return body.data?.length ? true : undefined;
+    });
   } finally {
     child.kill('SIGTERM');
   }
   assert.equal(await exited, 0, output);
+  // The roles went with it: their ports are closed.
+  for (const p of Object.values(ports)) await assert.rejects(fetch(`http://127.0.0.1:${p}/ping`), `port ${p} still answers`);
 });

@@ -1,5 +1,5 @@
 import { pino, stdSerializers, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
-import { redactSecrets } from './redact.ts';
+import { redactDeep, redactSecrets } from './redact.ts';
 
 export type { Logger };
 
@@ -18,7 +18,9 @@ export function createLogger(options: { name: string; level?: string } & LoggerO
     ...options,
     redact: { paths: REDACT_PATHS, censor: '***' },
     serializers: {
-      err: (err: Error) => {
+      err: (err: unknown) => {
+        // `{ err: 'text' }` is logged too; pino's serializer expects an Error and would throw.
+        if (!(err instanceof Error)) return redactDeep(err);
         const out = stdSerializers.err(err);
         out.message = redactSecrets(out.message);
         if (out.stack) out.stack = redactSecrets(out.stack);

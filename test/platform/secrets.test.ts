@@ -28,3 +28,20 @@ test('logs never carry secrets: messages, errors and credential fields', () => {
   assert.doesNotMatch(out, /s3cret|abcdefgh12345678|zzzz9999|aaaa1111/);
   assert.match(out, /postgres:\/\/app:\*\*\*@db/);
 });
+
+test('an err that is not an Error is logged (masked), not thrown', () => {
+  const lines: string[] = [];
+  const sink = new Writable({
+    write(chunk, _enc, done) {
+      lines.push(String(chunk));
+      done();
+    },
+  });
+  const logger = createLogger({ name: 'test', level: 'info' }, sink);
+  logger.warn({ err: 'refused by redis://:pw123@cache:6379' }, 'a string as err');
+  logger.warn({ err: { code: 'E', detail: 'sk_test_abcd12345678' } }, 'a plain object as err');
+  assert.equal(lines.length, 2);
+  const [first, second] = lines.map((l) => JSON.parse(l) as { err: unknown });
+  assert.equal(first!.err, 'refused by redis://:***@cache:6379');
+  assert.deepEqual(second!.err, { code: 'E', detail: 'sk_test_***' });
+});
