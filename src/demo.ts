@@ -1,6 +1,7 @@
 // `ledgerline demo` (and `npm run demo`): the whole platform on one machine with embedded
 // defaults — services up, migrations, then every part's roles as their own processes (the Stripe
-// emulator standing in for Stripe), a trickle of payments flowing through them, and a console
+// emulator standing in for Stripe), a trickle of payments flowing through them (charged through
+// the emulator, mirrored by stripe-sync, recorded by billing and chronicles), and a console
 // listing where to look.
 import { randomBytes } from 'node:crypto';
 import { createBus } from './platform/bus/index.ts';
@@ -33,6 +34,7 @@ function portsFrom(env: NodeJS.ProcessEnv) {
     paymentsApi: p('PAYMENTS_API_PORT', 8090),
     paymentsMonitor: p('PAYMENTS_MONITOR_PORT', 8091),
     chroniclesApi: p('CHRONICLES_API_PORT', 8094),
+    billingApi: p('BILLING_API_PORT', 8096),
   };
 }
 
@@ -52,6 +54,9 @@ function roleSpecs(env: NodeJS.ProcessEnv, keys: { api: string; internal: string
     { name: 'chronicles api', args: ['chronicles', 'api'], url: url(ports.chroniclesApi), env: { CHRONICLES_API_PORT: String(ports.chroniclesApi), CHRONICLES_API_KEYS: keys.api, CHRONICLES_INTERNAL_API_KEYS: keys.internal } },
     { name: 'chronicles consumer', args: ['chronicles', 'consumer'], env: {} },
     { name: 'chronicles worker', args: ['chronicles', 'worker'], env: {} },
+    { name: 'billing api', args: ['billing', 'api'], url: url(ports.billingApi), env: { BILLING_API_PORT: String(ports.billingApi), BILLING_API_KEYS: keys.api, BILLING_INTERNAL_API_KEYS: keys.internal } },
+    { name: 'billing relay', args: ['billing', 'relay'], env: {} },
+    { name: 'billing consumer', args: ['billing', 'consumer'], env: {} },
   ];
 }
 
@@ -125,8 +130,8 @@ export async function runDemo(options: DemoOptions): Promise<void> {
   log('\nLedgerline demo is running:');
   for (const [name, url] of Object.entries({ console: base, ...links })) log(`  ${name.padEnd(20)} ${url}`);
   for (const s of specs.filter((spec) => spec.url)) log(`  ${s.name.padEnd(20)} ${s.url}`);
-  log(`  API key (payments, chronicles /graphql): ${keys.api}`);
-  log(`  internal key (chronicles /internal/graphql, dashboards): ${keys.internal}`);
+  log(`  API key (payments, chronicles /graphql, billing reads): ${keys.api}`);
+  log(`  internal key (chronicles /internal/graphql, billing writes, dashboards): ${keys.internal}`);
   log(`  Stripe key for the emulator: ${STRIPE_KEY}`);
   log(options.trafficIntervalMs > 0 ? `A demo payment every ${options.trafficIntervalMs} ms (DEMO_TRAFFIC_INTERVAL=0 turns it off).` : 'No demo traffic.');
   log('Stop with Ctrl-C; `ledgerline services down` stops the embedded servers.');

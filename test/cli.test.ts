@@ -36,6 +36,7 @@ test('demo starts every part as its own process, pays through them, and stops th
     PAYMENTS_API_PORT: await freePort(),
     PAYMENTS_MONITOR_PORT: await freePort(),
     CHRONICLES_API_PORT: await freePort(),
+    BILLING_API_PORT: await freePort(),
   };
   const child = spawn(cli, ['demo'], {
     env: {
@@ -48,6 +49,7 @@ test('demo starts every part as its own process, pays through them, and stops th
       // Its own Redis prefixes, so a demo payment never meets another test's queue.
       PAYMENTS_KEY_PREFIX: `demo-test-${port}`,
       CHRONICLES_QUEUE_PREFIX: `demo-test-${port}`,
+      BILLING_CONSUMER_GROUP: `demo-test-${port}`,
       BUS_PREFIX: `demo-test-${port}`,
       LOG_LEVEL: 'warn',
     },
@@ -79,16 +81,29 @@ test('demo starts every part as its own process, pays through them, and stops th
     const console_ = (await (await fetch(`http://127.0.0.1:${port}/`)).json()) as { roles: Array<{ name: string; running: boolean; restarts: number }> };
     assert.deepEqual(
       console_.roles.map((r) => r.name),
-      ['stripe-emulator', 'stripe-sync run', 'payments api', 'payments worker', 'payments monitor', 'chronicles api', 'chronicles consumer', 'chronicles worker'],
+      ['stripe-emulator', 'stripe-sync run', 'payments api', 'payments worker', 'payments monitor', 'chronicles api', 'chronicles consumer', 'chronicles worker', 'billing api', 'billing relay', 'billing consumer'],
     );
     assert.ok(console_.roles.every((r) => r.running && r.restarts === 0), JSON.stringify(console_.roles));
     // The demo's traffic is charged through the emulator by the payments worker.
     const apiKey = /API key \(payments[^:]*: (\S+)/.exec(output)?.[1];
     assert.ok(apiKey, output);
-    await until('a demo payment charged through the Stripe emulator', async () => {
-      const res = await fetch(`http://127.0.0.1:${ports.PAYMENTS_API_PORT}/payments?payer_id=payer_0&status=succeeded`, { headers: { authorization: `Bearer ${apiKey}` } });
+    const auth = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
+    const paid = await until('a demo payment charged through the Stripe emulator', async () => {
+      const res = await fetch(`http://127.0.0.1:${ports.PAYMENTS_API_PORT}/payments?payer_id=payer_0&status=succeeded`, { headers: auth });
+      const body = (await res.json()) as { data?: Array<{ tracking_id: string }> };
+      return body.data?.[0];
+    });
+    // Its outcome reaches billing (a payment record) and chronicles (an entry) over the bus.
+    await until('the payment as a billing record', async () => {
+      const res = await fetch(`http://127.0.0.1:${ports.BILLING_API_PORT}/v1/billing_records?client_gid=payer_0&kind=payment`, { headers: auth });
       const body = (await res.json()) as { data?: unknown[] };
       return body.data?.length ? true : undefined;
+    });
+    await until('the payment as a chronicles entry', async () => {
+      const query = `{ entries(filter: { subjectGids: ["gid://ledgerline/Payment/${paid.tracking_id}"] }, first: 1) { nodes { actionName } } }`;
+      const res = await fetch(`http://127.0.0.1:${ports.CHRONICLES_API_PORT}/graphql`, { method: 'POST', headers: auth, body: JSON.stringify({ query }) });
+      const body = (await res.json()) as { data?: { entries: { nodes: Array<{ actionName: string }> } } };
+      return body.data?.entries.nodes[0]?.actionName === 'payment.succeeded' ? true : undefined;
     });
   } finally {
     child.kill('SIGTERM');

@@ -2,19 +2,20 @@
 // templates, re-apply job; its own keys), /queues (the BullMQ dashboard, internal keys — also as
 // the password of HTTP Basic, so a browser can open it), and the platform's /ping, /healthz and
 // /metrics.
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { FastifyAdapter } from '@bull-board/fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import mercurius from 'mercurius';
+import { apiKeyChecker, presentedKey } from '../platform/api-keys.ts';
 import type { Sql } from '../platform/db.ts';
 import { pingPostgres } from '../platform/db.ts';
 import { errorBody } from '../platform/http-errors.ts';
 import { createHttpServer } from '../platform/http-server.ts';
 import type { Logger } from '../platform/log.ts';
 import type { Registry } from '../platform/metrics.ts';
-import { costLimitRule, internalSchema, publicSchema } from './graphql-schema.ts';
+import { costLimitRule } from '../platform/graphql.ts';
+import { internalSchema, publicSchema } from './graphql-schema.ts';
 import { internalResolvers, publicLoaders, publicResolvers } from './graphql-resolvers.ts';
 import { ingestQueue, maintenanceQueue, queueConnection } from './queues.ts';
 
@@ -34,36 +35,19 @@ export interface ChroniclesApi {
   close(): Promise<void>;
 }
 
-const digest = (key: string) => createHash('sha256').update(key).digest();
-
 /** Accepts `Authorization: Bearer <key>`, `X-Api-Key: <key>` and, when `basic`, a Basic password. */
 function keyCheck(keys: string[], options: { basic: boolean; realm: string }) {
-  const digests = keys.map(digest);
-  const presented = (request: FastifyRequest): string | undefined => {
-    const header = request.headers['x-api-key'];
-    if (typeof header === 'string') return header;
-    const auth = request.headers.authorization ?? '';
-    const bearer = /^Bearer\s+(\S+)$/i.exec(auth);
-    if (bearer) return bearer[1];
-    const basic = options.basic ? /^Basic\s+(\S+)$/i.exec(auth) : null;
-    if (basic) {
-      const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');
-      return decoded.slice(decoded.indexOf(':') + 1);
-    }
-    return undefined;
-  };
+  const check = apiKeyChecker(keys);
   // Replies itself rather than throwing: mercurius' error handler would wrap a thrown error in a
   // GraphQL body, and every Ledgerline API answers 401 with the platform's one error shape.
   return async (request: FastifyRequest, reply: FastifyReply) => {
-    const key = presented(request);
-    const d = key === undefined ? undefined : digest(key);
-    if (d && digests.some((k) => timingSafeEqual(k, d))) return;
+    if (check(presentedKey(request.headers, { basic: options.basic }))) return;
     if (options.basic) reply.header('www-authenticate', `Basic realm="chronicles ${options.realm}"`);
     return reply.code(401).send(errorBody(401, 'unauthorized', `A valid ${options.realm} API key is required (Authorization: Bearer <key> or X-Api-Key)`));
   };
 }
 
-const GRAPHQL_LIMITS = { queryDepth: 8, validationRules: [costLimitRule(3, 300)] };
+const GRAPHQL_LIMITS = { queryDepth: 8, validationRules: [costLimitRule({ maxFields: 300, queries: { fields: ['entries'], max: 3, what: 'entries searches' } })] };
 
 export async function buildChroniclesApi(options: ChroniclesApiOptions): Promise<ChroniclesApi> {
   const { sql, logger, registry } = options;

@@ -7,7 +7,7 @@ import { z } from 'zod';
 import type { Sql } from '../platform/db.ts';
 import { fieldErrors } from '../platform/http-errors.ts';
 import { decodeCursor, encodeCursor, entryFilterSchema, InvalidCursorError, pageSchema, searchEntries, tagsOf, type EntryRow } from './entries-query.ts';
-import { DateTimeScalar, JSONScalar } from './graphql-schema.ts';
+import { DateTimeScalar, JSONScalar } from '../platform/graphql.ts';
 import { nameSchema } from './message-mappings.ts';
 import { REAPPLY_JOB, type ReapplyJobData } from './queues.ts';
 import { createTagRule, deleteTagRule, listTagRules, tagRuleInputSchema, updateTagRule, type TagRule } from './tag-rules.ts';

@@ -1,6 +1,5 @@
 // The two GraphQL schemas: the public search (/graphql) and the internal administration
-// (/internal/graphql), plus the JSON and DateTime scalars and the query-cost rule.
-import { GraphQLError, GraphQLScalarType, Kind, type ASTNode, type ValidationContext, type ValueNode } from 'graphql';
+// (/internal/graphql). Their scalars and the query-cost rule are the platform's (src/platform/graphql.ts).
 
 const scalars = /* GraphQL */ `
   "Any JSON value."
@@ -196,70 +195,3 @@ export const internalSchema = /* GraphQL */ `
     reapplyTagRules(occurredAfter: DateTime, occurredBefore: DateTime): ReapplyJob!
   }
 `;
-
-// ---------------------------------------------------------------------------------------------
-
-function literalToJson(node: ValueNode, variables?: Record<string, unknown> | null): unknown {
-  switch (node.kind) {
-    case Kind.STRING:
-    case Kind.BOOLEAN:
-      return node.value;
-    case Kind.INT:
-    case Kind.FLOAT:
-      return Number(node.value);
-    case Kind.NULL:
-      return null;
-    case Kind.LIST:
-      return node.values.map((v) => literalToJson(v, variables));
-    case Kind.OBJECT:
-      return Object.fromEntries(node.fields.map((f) => [f.name.value, literalToJson(f.value, variables)]));
-    case Kind.VARIABLE:
-      return variables?.[node.name.value];
-    case Kind.ENUM:
-      return node.value;
-  }
-}
-
-export const JSONScalar = new GraphQLScalarType({
-  name: 'JSON',
-  serialize: (v) => v,
-  parseValue: (v) => v,
-  parseLiteral: (node, variables) => literalToJson(node, variables),
-});
-
-function toDate(value: unknown): Date {
-  if (typeof value === 'string' && /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$/.test(value)) {
-    const date = new Date(value);
-    if (Number.isFinite(date.getTime())) return date;
-  }
-  throw new GraphQLError('DateTime must be an ISO 8601 instant with an offset, e.g. 2024-05-01T12:00:00Z');
-}
-
-export const DateTimeScalar = new GraphQLScalarType({
-  name: 'DateTime',
-  serialize: (v) => (v instanceof Date ? v.toISOString() : toDate(v).toISOString()),
-  parseValue: toDate,
-  parseLiteral: (node) => {
-    if (node.kind !== Kind.STRING) throw new GraphQLError('DateTime must be a string');
-    return toDate(node.value);
-  },
-});
-
-/**
- * Bounds the work a document can ask for (mercurius' queryDepth bounds nesting): at most
- * `maxSearches` `entries` fields (aliases included) and `maxFields` field selections in all.
- */
-export function costLimitRule(maxSearches: number, maxFields: number) {
-  return (context: ValidationContext) => {
-    let searches = 0;
-    let fields = 0;
-    return {
-      Field(node: ASTNode & { name: { value: string } }) {
-        fields++;
-        if (node.name.value === 'entries') searches++;
-        if (fields === maxFields + 1) context.reportError(new GraphQLError(`Query too large: more than ${maxFields} fields`));
-        if (searches === maxSearches + 1) context.reportError(new GraphQLError(`Query too costly: more than ${maxSearches} entries searches in one request`));
-      },
-    };
-  };
-}

@@ -3,15 +3,16 @@
 // that turn `payments.outcomes` and `billing.records` into entries. Workers validate with these
 // schemas; whatever fails becomes a dead letter with the reason.
 //
-// payments.outcomes and billing.records are read leniently (extra fields are ignored, a few
-// aliases are accepted) because their producers are still being built (issues 5 and 6): what
-// chronicles needs from each is listed in its schema.
+// payments.outcomes and billing.records are validated with the schemas their producers publish
+// (each part's public client module), so a change of shape there fails here at type-check time.
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
+import { billingRecordEventSchema, BILLING_RECORDS_TOPIC } from '../billing/client/events.ts';
+import { PAYMENT_OUTCOMES_TOPIC, paymentOutcomeSchema } from '../payments/client.ts';
 
 export const ENTRIES_TOPIC = 'chronicles.entries';
-export const PAYMENTS_TOPIC = 'payments.outcomes';
-export const BILLING_TOPIC = 'billing.records';
+export const PAYMENTS_TOPIC = PAYMENT_OUTCOMES_TOPIC;
+export const BILLING_TOPIC = BILLING_RECORDS_TOPIC;
 export const INGESTED_TOPICS = [ENTRIES_TOPIC, PAYMENTS_TOPIC, BILLING_TOPIC] as const;
 
 /** A bus message as it travels in an ingest job (the consumer does not parse it further). */
@@ -114,44 +115,6 @@ export const entryMessageSchema = z.strictObject({
 const entryBatchSchema = z.strictObject({ entries: z.array(z.unknown()).min(1).max(500) });
 
 // ---------------------------------------------------------------------------------------------
-// payments.outcomes (issue 5): a payment's final outcome. The message id is the tracking id.
-
-const amountSchema = z.union([z.number().finite(), z.string().regex(/^-?\d{1,18}(\.\d{1,8})?$/)]);
-const optionalInstant = instantSchema.optional();
-
-export const paymentOutcomeSchema = z.looseObject({
-  tracking_id: z.union([z.string().min(1).max(100), z.number().int()]).optional(),
-  payer: z.string().min(1).max(255),
-  recipient: z.string().min(1).max(255),
-  amount: amountSchema,
-  currency: z.string().regex(/^[A-Za-z]{3}$/, { error: 'expected a 3-letter currency code' }),
-  status: z.string().regex(/^[a-z_]{1,40}$/, { error: 'expected a lower-case status such as succeeded' }),
-  occurred_at: optionalInstant,
-  finished_at: optionalInstant,
-  completed_at: optionalInstant,
-});
-
-// ---------------------------------------------------------------------------------------------
-// billing.records (issue 6): a billing record was created or changed. The event id (or the bus
-// message id) identifies the change.
-
-export const billingRecordSchema = z
-  .looseObject({
-    event_id: z.string().min(1).max(100).optional(),
-    event: nameSchema.optional(),
-    record_gid: gidSchema.optional(),
-    billing_record_gid: gidSchema.optional(),
-    product_gid: gidSchema.nullable().optional(),
-    kind: z.string().min(1).max(64),
-    status: z.string().min(1).max(64),
-    amount: amountSchema,
-    currency: z.string().regex(/^[A-Za-z]{3}$/).optional(),
-    actor_gid: gidSchema.nullable().optional(),
-    occurred_at: optionalInstant,
-  })
-  .refine((v) => v.record_gid ?? v.billing_record_gid, { error: 'record_gid (or billing_record_gid) is required', path: ['record_gid'] });
-
-// ---------------------------------------------------------------------------------------------
 
 export function describeIssues(error: z.ZodError): string {
   return error.issues
@@ -167,51 +130,62 @@ function mapEntry(value: unknown, item: number): Mapped {
   return { item, entry: { ...parsed.data, sequence_code: parsed.data.sequence_code.toLowerCase() } };
 }
 
+/** payments.outcomes: a payment's final outcome; the message id is its tracking id. */
 function mapPaymentOutcome(message: RawMessage): Mapped {
   const parsed = paymentOutcomeSchema.safeParse(message.value);
   if (!parsed.success) return { item: 0, error: describeIssues(parsed.error) };
   const o = parsed.data;
-  const trackingId = String(o.tracking_id ?? message.id);
   return {
     item: 0,
     entry: {
       sequence_code: sequenceCodeFor(PAYMENTS_TOPIC, message.id),
       app: 'payments',
       subject_type: 'Payment',
-      subject_gid: asGid('Payment', trackingId),
+      subject_gid: asGid('Payment', o.tracking_id),
       action_name: `payment.${o.status}`,
-      performer_gid: asGid('Payer', o.payer),
-      payload: { tracking_id: trackingId, payer: o.payer, recipient: o.recipient, amount: o.amount, currency: o.currency.toUpperCase(), status: o.status },
-      occurred_at: o.occurred_at ?? o.finished_at ?? o.completed_at ?? new Date(message.publishedAt),
+      performer_gid: asGid('Payer', o.payer_id),
+      payload: {
+        tracking_id: o.tracking_id,
+        payer_id: o.payer_id,
+        recipient_id: o.recipient_id,
+        amount: o.amount,
+        currency: o.currency,
+        status: o.status,
+        attempts: o.attempts,
+        ...(o.code ? { code: o.code } : {}),
+      },
+      occurred_at: new Date(o.processed_at),
       feed_tags: [],
       access_tags: [],
     },
   };
 }
 
+/** billing.records: a record was created or changed; the event id identifies the change. */
 function mapBillingRecord(message: RawMessage): Mapped {
-  const parsed = billingRecordSchema.safeParse(message.value);
+  const parsed = billingRecordEventSchema.safeParse(message.value);
   if (!parsed.success) return { item: 0, error: describeIssues(parsed.error) };
-  const r = parsed.data;
-  const eventId = r.event_id ?? message.id;
+  const { id, type, occurred_at, record: r } = parsed.data;
   return {
     item: 0,
     entry: {
-      sequence_code: sequenceCodeFor(BILLING_TOPIC, eventId),
+      sequence_code: sequenceCodeFor(BILLING_TOPIC, id),
       app: 'billing',
       subject_type: 'BillingRecord',
-      subject_gid: (r.record_gid ?? r.billing_record_gid)!,
-      action_name: r.event ?? `billing_record.${r.status}`,
-      performer_gid: r.actor_gid ?? null,
+      subject_gid: r.gid,
+      action_name: type,
+      performer_gid: null,
       payload: {
-        event_id: eventId,
-        product_gid: r.product_gid ?? null,
+        event_id: id,
+        product_gid: r.product_gid,
+        client_gid: r.client_gid,
         kind: r.kind,
         status: r.status,
         amount: r.amount,
-        ...(r.currency ? { currency: r.currency.toUpperCase() } : {}),
+        currency: r.currency.toUpperCase(),
+        ...(r.stripe_id ? { stripe_id: r.stripe_id } : {}),
       },
-      occurred_at: r.occurred_at ?? new Date(message.publishedAt),
+      occurred_at: new Date(occurred_at),
       feed_tags: [],
       access_tags: [],
     },

@@ -50,11 +50,12 @@ export function errorBody(statusCode: number, code: string, message: string, fie
   return { error: { type, code, message, ...(fields ? { fields } : {}) } };
 }
 
+/** One entry per bad field; an object's unknown keys are named one by one ("unknown field"). */
 export function fieldErrors(error: z.ZodError, prefix = ''): FieldError[] {
-  return error.issues.map((issue) => ({
-    field: [prefix, ...issue.path.map(String)].filter(Boolean).join('.') || '(root)',
-    message: issue.message,
-  }));
+  const name = (path: PropertyKey[]) => [prefix, ...path.map(String)].filter(Boolean).join('.') || '(root)';
+  return error.issues.flatMap((issue) =>
+    issue.code === 'unrecognized_keys' ? issue.keys.map((key) => ({ field: name([...issue.path, key]), message: 'unknown field' })) : [{ field: name(issue.path), message: issue.message }],
+  );
 }
 
 /** Validates untrusted input; a failure is a 400 naming every bad field and what it expects. */

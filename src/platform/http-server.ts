@@ -111,3 +111,12 @@ export function shutdownOnSignals(logger: Logger, closers: Array<() => Promise<u
   process.once('SIGTERM', onSignal);
   process.once('SIGINT', onSignal);
 }
+
+/** /ping, /healthz and /metrics of a role that has no API of its own; a no-op when `port` is unset. */
+export async function serveMetrics(options: HttpServerOptions & { port: number | undefined }): Promise<() => Promise<void>> {
+  if (options.port === undefined) return async () => {};
+  const app = createHttpServer(options);
+  await app.listen({ port: options.port, host: '127.0.0.1' });
+  options.logger.info({ url: `http://127.0.0.1:${(app.server.address() as { port: number }).port}` }, 'metrics listening');
+  return () => app.close();
+}

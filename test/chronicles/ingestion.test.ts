@@ -11,7 +11,7 @@ import { ingestQueue, queueConnection, type IngestJobData } from '../../src/chro
 import { createBus, type Bus } from '../../src/platform/bus/index.ts';
 import type { Sql } from '../../src/platform/db.ts';
 import { testSql } from '../support/database.ts';
-import { countEntries, deleteRedisKeys, entryValue, logger, newWriter, rawMessage, redisUrl, unique, waitFor } from './support/chronicles.ts';
+import { billingEvent, countEntries, deleteRedisKeys, entryValue, logger, newWriter, paymentOutcome, rawMessage, redisUrl, unique, waitFor } from './support/chronicles.ts';
 
 const MAX_BYTES = 4096;
 
@@ -131,10 +131,12 @@ describe('ingestion from the bus', () => {
   test('payments.outcomes and billing.records are mapped; a redelivered outcome is one entry', async () => {
     const tracking = unique('trk');
     const record = `gid://billing/BillingRecord/${unique('r')}`;
-    const outcome = { tracking_id: tracking, payer: 'alice', recipient: 'bob', amount: 1250, currency: 'USD', status: 'succeeded' };
+    const outcome = paymentOutcome(tracking, { processed_at: new Date().toISOString() });
     await bus.publish('payments.outcomes', tracking, outcome, { id: tracking });
     await bus.publish('payments.outcomes', tracking, outcome, { id: tracking });
-    await bus.publish('billing.records', record, { record_gid: record, product_gid: 'gid://billing/Product/1', kind: 'invoice', status: 'paid', amount: 10 }, { id: `evt-${tracking}` });
+    const event = billingEvent(record, { status: 'paid', amount: 10 });
+    event.occurred_at = new Date().toISOString();
+    await bus.publish('billing.records', event.record.product_gid, event, { id: event.id });
     const code = sequenceCodeFor('payments.outcomes', tracking);
     const payment = await waitFor('the payment entry', async () => {
       const rows = await sql<{ subject_gid: string; action_name: string; payload: Record<string, unknown> }[]>`
@@ -146,7 +148,7 @@ describe('ingestion from the bus', () => {
       const rows = await sql<{ action_name: string; app: string }[]>`select app, action_name from chronicles.entries where subject_gid = ${record}`;
       return rows.length ? rows : undefined;
     });
-    assert.deepEqual([...billing], [{ app: 'billing', action_name: 'billing_record.paid' }]);
+    assert.deepEqual([...billing], [{ app: 'billing', action_name: 'billing_record.updated' }]);
     // The second delivery of the outcome arrived too, and added nothing.
     await sleepUntilQueueEmpty(queue);
     const [{ n }] = (await sql`select count(*)::int as n from chronicles.entries where sequence_code = ${code}`) as unknown as [{ n: number }];

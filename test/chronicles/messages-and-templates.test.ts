@@ -6,7 +6,7 @@ import { toWritePart } from '../../src/chronicles/ingest-worker.ts';
 import { mapMessage, sequenceCodeFor, uuidV5, type EntryInput } from '../../src/chronicles/message-mappings.ts';
 import { tagRuleInputSchema, tagsFromRules, type TagRule } from '../../src/chronicles/tag-rules.ts';
 import { MISSING, renderTemplate, templateBodySchema } from '../../src/chronicles/templates.ts';
-import { entryValue, rawMessage } from './support/chronicles.ts';
+import { billingEvent, entryValue, paymentOutcome, rawMessage } from './support/chronicles.ts';
 
 const entryOf = (value: unknown, topic = 'chronicles.entries') => {
   const [mapped] = mapMessage(rawMessage(value, topic, 'msg-1'));
@@ -72,34 +72,34 @@ describe('mappings of other topics', () => {
     assert.equal(uuidV5('www.example.com', '6ba7b810-9dad-11d1-80b4-00c04fd430c8'), '2ed6657d-e927-568b-95e1-2665a8aea6a2');
   });
 
-  test('payments.outcomes: the tracking id gives a deterministic sequence_code', () => {
-    const outcome = { tracking_id: 42, payer: 'alice', recipient: 'bob', amount: 1250, currency: 'usd', status: 'succeeded', finished_at: '2024-05-01T00:00:00Z', extra: 'ignored' };
+  test('payments.outcomes, in the shape payments publishes: the tracking id gives a deterministic sequence_code', () => {
+    const outcome = paymentOutcome('42', { extra: 'ignored' });
     const e = entryOf(outcome, 'payments.outcomes');
     assert.equal(e.sequence_code, sequenceCodeFor('payments.outcomes', 'msg-1'));
     assert.equal(e.sequence_code, entryOf(outcome, 'payments.outcomes').sequence_code);
     assert.match(e.sequence_code, /^[0-9a-f]{8}-[0-9a-f]{4}-5[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
     assert.deepEqual(
       { app: e.app, subject: e.subject_gid, action: e.action_name, performer: e.performer_gid, at: e.occurred_at.toISOString() },
-      { app: 'payments', subject: 'gid://ledgerline/Payment/42', action: 'payment.succeeded', performer: 'gid://ledgerline/Payer/alice', at: '2024-05-01T00:00:00.000Z' },
+      { app: 'payments', subject: 'gid://ledgerline/Payment/42', action: 'payment.succeeded', performer: 'gid://ledgerline/Payer/alice', at: '2024-05-01T00:00:01.000Z' },
     );
-    assert.deepEqual(e.payload, { tracking_id: '42', payer: 'alice', recipient: 'bob', amount: 1250, currency: 'USD', status: 'succeeded' });
-    assert.match(errorOf({ payer: 'alice', amount: 1, currency: 'dollars', status: 'succeeded' }, 'payments.outcomes'), /recipient[^]*currency/);
+    assert.deepEqual(e.payload, { tracking_id: '42', payer_id: 'alice', recipient_id: 'bob', amount: 1250, currency: 'USD', status: 'succeeded', attempts: 1 });
+    assert.match(errorOf({ ...outcome, recipient_id: undefined, currency: 'dollars' }, 'payments.outcomes'), /recipient_id[^]*currency/);
   });
 
-  test('billing.records: the event id gives the sequence_code; record gid, product, kind, status, amount', () => {
-    const record = { event_id: 'evt_1', record_gid: 'gid://billing/BillingRecord/7', product_gid: 'gid://billing/Product/3', kind: 'invoice', status: 'paid', amount: '99.50', actor_gid: 'gid://plat/User/9' };
-    const e = entryOf(record, 'billing.records');
-    assert.equal(e.sequence_code, sequenceCodeFor('billing.records', 'evt_1'));
+  test('billing.records, in the shape billing publishes: the event id gives the sequence_code; record gid, product, kind, status, amount', () => {
+    const event = billingEvent('gid://billing/Record/7', { product_gid: 'gid://billing/Product/3', status: 'paid', amount: 9950 });
+    const e = entryOf(event, 'billing.records');
+    assert.equal(e.sequence_code, sequenceCodeFor('billing.records', event.id));
     assert.deepEqual(
       { subject: e.subject_gid, action: e.action_name, performer: e.performer_gid, payload: e.payload },
       {
-        subject: 'gid://billing/BillingRecord/7',
-        action: 'billing_record.paid',
-        performer: 'gid://plat/User/9',
-        payload: { event_id: 'evt_1', product_gid: 'gid://billing/Product/3', kind: 'invoice', status: 'paid', amount: '99.50' },
+        subject: 'gid://billing/Record/7',
+        action: 'billing_record.updated',
+        performer: null,
+        payload: { event_id: event.id, product_gid: 'gid://billing/Product/3', client_gid: 'gid://app/Client/1', kind: 'invoice', status: 'paid', amount: 9950, currency: 'EUR' },
       },
     );
-    assert.match(errorOf({ kind: 'invoice', status: 'paid', amount: 1 }, 'billing.records'), /record_gid/);
+    assert.match(errorOf({ ...event, record: { ...event.record, gid: undefined } }, 'billing.records'), /record\.gid/);
   });
 });
 

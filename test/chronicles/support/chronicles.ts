@@ -1,6 +1,8 @@
 // Shared helpers of the chronicles tests: the test database (migrated by scripts/test or
 // `ledgerline migrate`), unique names so files never see each other's rows, message factories,
 // and cleanup of the Redis keys a test used.
+import type { BillingRecordEvent } from '../../../src/billing/client/events.ts';
+import type { PaymentOutcome } from '../../../src/payments/client.ts';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Sql } from '../../../src/platform/db.ts';
@@ -80,4 +82,34 @@ export async function deleteRedisKeys(...prefixes: string[]): Promise<void> {
 export async function countEntries(sql: Sql, app: string): Promise<number> {
   const [row] = await sql<{ n: number }[]>`select count(*)::int as n from chronicles.entries where app = ${app}`;
   return row!.n;
+}
+
+/** A `payments.outcomes` message as payments publishes it (src/payments/client.ts). */
+export function paymentOutcome(trackingId: string, overrides: Record<string, unknown> = {}): PaymentOutcome & Record<string, unknown> {
+  return {
+    tracking_id: trackingId,
+    status: 'succeeded',
+    payer_id: 'alice',
+    recipient_id: 'bob',
+    amount: 1250,
+    currency: 'USD',
+    attempts: 1,
+    created_at: '2024-05-01T00:00:00.000Z',
+    processed_at: '2024-05-01T00:00:01.000Z',
+    ...overrides,
+  };
+}
+
+/** A `billing.records` event as billing publishes it (src/billing/client/events.ts). */
+export function billingEvent(gid: string, record: Partial<BillingRecordEvent['record']> = {}): BillingRecordEvent {
+  const at = '2024-05-02T00:00:00.000Z';
+  return {
+    id: randomUUID(),
+    type: 'billing_record.updated',
+    occurred_at: at,
+    record: {
+      id: '7', gid, product_gid: 'gid://billing/Product/1', client_gid: 'gid://app/Client/1', kind: 'invoice', status: 'open',
+      amount: 1000, currency: 'eur', due_at: null, paid_at: null, created_at: at, updated_at: at, stripe_id: null, ...record,
+    },
+  };
 }
