@@ -52,7 +52,7 @@ export function registerBillingCommand(program: Command): Command {
       const registry = createMetricsRegistry('billing-relay');
       const sql = createSql(config.databaseUrl, { applicationName: 'billing-relay', max: 3 });
       const bus = createBus({ kafkaBrokers: config.kafkaBrokers, redisUrl: config.redisUrl, prefix: config.busPrefix, logger, clientId: 'billing-relay', partitions: config.busPartitions });
-      const relay = await startOutboxRelay({ sql, bus, logger, registry, batchSize: config.batchSize, pollIntervalMs: config.pollInterval, retentionMs: config.retention });
+      const relay = await startOutboxRelay({ sql, bus, logger, registry, batchSize: config.batchSize, pollIntervalMs: config.pollInterval, retentionMs: config.retention, idempotencyKeyRetentionMs: config.idempotencyKeyRetention });
       const stopMetrics = await serveMetrics({
         name: 'billing-relay',
         port: config.metricsPort,

@@ -20,6 +20,7 @@ import {
   lastCreatedAt,
   MAX_PRODUCT_GIDS,
   recordFilterSchema,
+  recordsByGids,
   recordsForProducts,
   stripeInvoiceReader,
   type RecordFilter,
@@ -104,6 +105,14 @@ export function billingResolvers({ sql }: { sql: Sql }) {
         const first = parseArg(firstSchema(50, MAX_BATCH_FIRST), args.first ?? undefined, 'first');
         const batches = await recordsForProducts(sql, productGids, { filter, first, columns: selectedColumns(info, [['records']]) });
         return batches.map((b) => ({ productGid: b.product_gid, records: b.records }));
+      },
+      async billingRecord(_root: unknown, args: Args, _ctx: Context, info: GraphQLResolveInfo) {
+        const gid = parseArg(gidSchema, args.gid, 'gid');
+        const [record] = await recordsByGids(sql, [gid], selectedColumns(info, [[]]));
+        return record;
+      },
+      async billingRecordsByGids(_root: unknown, args: Args, _ctx: Context, info: GraphQLResolveInfo) {
+        return recordsByGids(sql, parseArg(gidList, args.gids, 'gids'), selectedColumns(info, [[]]));
       },
       async lastBillingRecordCreatedAt(_root: unknown, args: Args) {
         const productGids = parseArg(gidList, args.productGids, 'productGids');

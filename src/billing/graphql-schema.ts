@@ -109,6 +109,10 @@ export const billingSchema = /* GraphQL */ `
     billingRecordsForProducts(productGids: [ID!]!, filter: BillingRecordFilter, first: Int = 50): [ProductBillingRecords!]!
     "When each product's newest record was created, in input order (at most 1000 gids): one SQL query."
     lastBillingRecordCreatedAt(productGids: [ID!]!): [ProductLastRecord!]!
+    "One record by its gid; null when there is none."
+    billingRecord(gid: ID!): BillingRecord
+    "Records by gid, in input order, null where there is none (at most 1000 gids): one SQL query."
+    billingRecordsByGids(gids: [ID!]!): [BillingRecord]!
   }
 
   input BillingRecordInput {
@@ -146,7 +150,7 @@ export const GRAPHQL_LIMITS = {
   validationRules: [
     costLimitRule({
       maxFields: 300,
-      queries: { fields: ['billingRecords', 'billingRecordsForProducts', 'lastBillingRecordCreatedAt', 'productRecords', 'stripeInvoice'], max: 8, what: 'billing lookups' },
+      queries: { fields: ['billingRecords', 'billingRecordsForProducts', 'lastBillingRecordCreatedAt', 'billingRecord', 'billingRecordsByGids', 'productRecords', 'stripeInvoice'], max: 8, what: 'billing lookups' },
       rows: {
         max: 50_000,
         fields: {

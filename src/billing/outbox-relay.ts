@@ -9,7 +9,8 @@
 // - Within a batch, each key's events are published one after another in id order (keys in
 //   parallel); the writer makes a key's ids follow commit order (records-writer.ts).
 // - Wakes on NOTIFY billing_outbox (sent by every write) with a poll as fallback; published rows
-//   are deleted after `retentionMs`.
+//   are deleted after `retentionMs`, API idempotency keys after `idempotencyKeyRetentionMs` (the
+//   relay is the billing role that runs once and periodically).
 import type { Bus } from '../platform/bus/index.ts';
 import type { Sql } from '../platform/db.ts';
 import type { Logger } from '../platform/log.ts';
@@ -30,6 +31,8 @@ export interface OutboxRelayOptions {
   pollIntervalMs?: number;
   /** Published rows older than this are deleted (default 24 h). */
   retentionMs?: number;
+  /** Idempotency keys older than this are deleted (default 24 h): a later repeat creates anew. */
+  idempotencyKeyRetentionMs?: number;
   pruneIntervalMs?: number;
 }
 
@@ -51,6 +54,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
   const batchSize = options.batchSize ?? 500;
   const pollMs = options.pollIntervalMs ?? 1000;
   const retentionMs = options.retentionMs ?? 24 * 3_600_000;
+  const keyRetentionMs = options.idempotencyKeyRetentionMs ?? 24 * 3_600_000;
   const pruneEveryMs = options.pruneIntervalMs ?? 60_000;
   const published = new Counter({ name: 'billing_outbox_published_total', help: 'outbox events published to the bus', registers: options.registry ? [options.registry] : [] });
 
@@ -113,6 +117,7 @@ export async function startOutboxRelay(options: OutboxRelayOptions): Promise<Out
         }
         if (Date.now() - lastPrune > pruneEveryMs) {
           await conn`delete from billing.outbox where published_at < now() - ${`${retentionMs} milliseconds`}::interval`;
+          await conn`delete from billing.idempotency_keys where created_at < now() - ${`${keyRetentionMs} milliseconds`}::interval`;
           lastPrune = Date.now();
         }
         await nap(pollMs);

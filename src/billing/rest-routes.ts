@@ -3,7 +3,8 @@
 // table: here both call findRecords, which answers an empty filter with nothing).
 //   GET  /v1/billing_records?product_gid=a,b&…&first=50&after=…&fields=gid,amount
 //   GET|POST /v1/billing_records/for_products, GET|POST /v1/billing_records/last_created_at
-//   GET  /v1/billing_records/:gid;  POST /v1/billing_records, PATCH /v1/billing_records/:gid (internal)
+//   GET  /v1/billing_records/:gid, POST /v1/billing_records/by_gids {gids, fields?} (input order, null
+//   where none);  POST /v1/billing_records, PATCH /v1/billing_records/:gid (internal)
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Sql } from '../platform/db.ts';
@@ -16,11 +17,11 @@ import {
   encodeCursor,
   findRecords,
   firstSchema,
-  getRecord,
   InvalidCursorError,
   lastCreatedAt,
   MAX_PRODUCT_GIDS,
   recordFilterSchema,
+  recordsByGids,
   recordsForProducts,
   type RecordFilter,
 } from './records-query.ts';
@@ -103,6 +104,10 @@ const forProductsInput = z.strictObject({
   fields: z.union([fieldsParam, z.array(z.enum(RECORD_COLUMNS))]).optional(),
 });
 const lastCreatedInput = z.strictObject({ product_gids: gidsParam });
+const byGidsInput = z.strictObject({
+  gids: z.array(gidSchema, { error: 'expected a JSON array of record gids' }).min(1, { error: 'give at least one gid' }).max(MAX_PRODUCT_GIDS, { error: `at most ${MAX_PRODUCT_GIDS} gids` }),
+  fields: z.union([fieldsParam, z.array(z.enum(RECORD_COLUMNS))]).optional(),
+});
 const recordParams = z.strictObject({ gid: gidSchema });
 const recordQuery = z.strictObject({ fields: fieldsParam.optional() });
 
@@ -193,10 +198,16 @@ export function registerRestRoutes(app: FastifyInstance, { sql }: { sql: Sql }):
   app.get('/v1/billing_records/last_created_at', (request) => lastCreated(request.query, 'query'));
   app.post('/v1/billing_records/last_created_at', (request) => lastCreated(request.body ?? {}, 'body'));
 
+  app.post('/v1/billing_records/by_gids', async (request) => {
+    const q = parseInput(byGidsInput, request.body ?? {}, 'body');
+    const fields = q.fields as RecordColumn[] | undefined;
+    return { data: (await recordsByGids(sql, q.gids, fields)).map((r) => (r ? project([r], fields)[0] : null)) };
+  });
+
   app.get('/v1/billing_records/:gid', async (request) => {
     const { gid } = parseInput(recordParams, request.params, 'params');
     const { fields } = parseInput(recordQuery, request.query, 'query');
-    const record = await getRecord(sql, gid, fields);
+    const [record] = await recordsByGids(sql, [gid], fields);
     if (!record) throw new HttpError(404, 'record_not_found', `No billing record ${gid}`);
     return project([record], fields)[0];
   });

@@ -66,6 +66,11 @@ export const relaySettings = {
   batchSize: { schema: intIn(1, 10_000, 500), env: 'BILLING_RELAY_BATCH', description: 'outbox rows read and published per round' },
   pollInterval: { schema: duration('1s'), env: 'BILLING_RELAY_POLL', description: 'how often the outbox is read when no NOTIFY arrives (and a standby retries the lock)' },
   retention: { schema: duration('24h'), env: 'BILLING_OUTBOX_RETENTION', description: 'published outbox rows are deleted after this long' },
+  idempotencyKeyRetention: {
+    schema: duration('24h'),
+    env: 'BILLING_IDEMPOTENCY_KEY_RETENTION',
+    description: 'API idempotency keys are forgotten after this long (a create repeated later makes a new record)',
+  },
   busPartitions: { schema: intIn(1, 256, 16), env: 'BILLING_BUS_PARTITIONS', description: 'partitions of billing.records when the relay is the first to use it' },
   metricsPort: metricsPort('BILLING_RELAY_METRICS_PORT'),
 } satisfies Settings;

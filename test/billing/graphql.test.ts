@@ -30,6 +30,25 @@ after(async () => {
   await log.sql.end();
 });
 
+describe('billingRecord and billingRecordsByGids', () => {
+  test('a record by gid reads only the selected columns; an unknown gid is null; a list keeps input order in one statement', async () => {
+    const [a, b] = (await log.sql<{ gid: string }[]>`select gid from billing.records where product_gid = ${product} order by created_at desc limit 2`).map((r) => r.gid);
+    log.reset();
+    const one = await graphql(api.app, 'query($g: ID!) { billingRecord(gid: $g) { gid amount } }', { g: a });
+    assert.equal(one.body.errors, undefined);
+    assert.equal(one.body.data!.billingRecord.gid, a);
+    assert.deepEqual(Object.keys(one.body.data!.billingRecord).sort(), ['amount', 'gid']);
+    assert.deepEqual(selectedColumns(log.recordQueries()[0]!), ['amount', 'created_at', 'gid', 'id']);
+    const none = await graphql(api.app, '{ billingRecord(gid: "gid://billing/Record/none") { gid } }');
+    assert.equal(none.body.data!.billingRecord, null);
+
+    log.reset();
+    const list = await graphql(api.app, 'query($g: [ID!]!) { billingRecordsByGids(gids: $g) { gid productGid } }', { g: [b, 'gid://billing/Record/none', a] });
+    assert.deepEqual(list.body.data!.billingRecordsByGids, [{ gid: b, productGid: product }, null, { gid: a, productGid: product }]);
+    assert.equal(log.recordQueries().length, 1);
+  });
+});
+
 describe('billingRecords', () => {
   test('a filter with no criteria is an empty connection, and no statement reads billing.records', async () => {
     log.reset();

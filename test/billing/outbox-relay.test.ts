@@ -96,6 +96,29 @@ describe('billing relay', () => {
     }
   });
 
+  test('idempotency keys older than their retention are pruned: a later repeat creates anew, a recent one still replays', async () => {
+    const scope = unique('scope');
+    const product = unique('gid://test/Product/i');
+    const oldKey = { scope, key: unique('old') };
+    const newKey = { scope, key: unique('new') };
+    const first = (await createRecord(sql, recordInput(product), oldKey)).record;
+    await createRecord(sql, recordInput(product), newKey);
+    await sql`update billing.idempotency_keys set created_at = now() - interval '25 hours' where client_scope = ${scope} and key = ${oldKey.key}`;
+    const relay = await startOutboxRelay({ sql, bus: newBus(`${unique('billingtest')}:`), logger, pollIntervalMs: 100, pruneIntervalMs: 100 });
+    try {
+      await waitFor('the old key to be pruned', async () => {
+        const [row] = await sql<{ n: number }[]>`select count(*)::int as n from billing.idempotency_keys where client_scope = ${scope} and key = ${oldKey.key}`;
+        return row!.n === 0;
+      });
+    } finally {
+      await relay.stop();
+    }
+    const again = await createRecord(sql, recordInput(product), oldKey);
+    assert.equal(again.replayed, false);
+    assert.notEqual(again.record.gid, first.gid, 'a new record: the key was forgotten after 24 h');
+    assert.equal((await createRecord(sql, recordInput(product), newKey)).replayed, true, 'a key within its 24 h still replays');
+  });
+
   test('a relay killed with SIGKILL mid-stream loses nothing after a restart', async () => {
     const prefix = `${unique('billingtest')}:`;
     const received = await collect(newBus(prefix));

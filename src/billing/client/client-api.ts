@@ -2,7 +2,7 @@
 import type { Transport } from './instrumentation.ts';
 import type { BillingRecord, BillingRecordFilter, RecordField } from './records.ts';
 
-export const METHODS = ['findRecords', 'recordsForProducts', 'lastCreatedAt'] as const;
+export const METHODS = ['findRecords', 'recordsForProducts', 'lastCreatedAt', 'getRecord'] as const;
 export type Method = (typeof METHODS)[number];
 
 export type Picked<F extends RecordField> = Pick<BillingRecord, F>;
@@ -27,6 +27,8 @@ export interface BillingClient {
   lastCreatedAt(productGids: readonly string[]): Promise<Map<string, Date | null>>;
   /** One product's records; calls made in the same tick (same options) become one request. */
   loadRecordsOf<F extends RecordField = RecordField>(productGid: string, options?: RecordsOptions<F>): Promise<Array<Picked<F>>>;
+  /** One record by gid (null: none); calls made in the same tick (same fields) become one request. */
+  getRecord<F extends RecordField = RecordField>(gid: string, options?: { fields?: readonly F[] }): Promise<Picked<F> | null>;
   /** One product's last record date; calls made in the same tick become one request. */
   loadLastCreatedAt(productGid: string): Promise<Date | null>;
   /** Flips a method's flag at run time (e.g. from a feature-flag service). */

@@ -23,6 +23,9 @@ const MAX_GIDS = 1000;
 const MAX_BATCH_FIRST = 100;
 
 const transportSchema = z.enum(['graphql', 'rest', 'direct'], { error: 'expected graphql, rest or direct' });
+
+/** A method's flag: as set, else graphql; getRecord (added later) follows findRecords, so clients configured before it keep working. */
+const flagOf = (methods: Partial<Record<Method, Transport>>, m: Method): Transport => methods[m] ?? (m === 'getRecord' ? methods.findRecords : undefined) ?? 'graphql';
 const positive = z.number().int().positive();
 
 const optionsSchema = z
@@ -43,7 +46,7 @@ const optionsSchema = z
     fallbackToDirect: z.boolean().default(true),
   })
   .superRefine((o, ctx) => {
-    const used = new Set(METHODS.map((m) => o.methods[m] ?? 'graphql'));
+    const used = new Set(METHODS.map((m) => flagOf(o.methods, m)));
     if (used.has('graphql') || used.has('rest')) {
       if (!o.baseUrl) ctx.addIssue({ code: 'custom', path: ['baseUrl'], message: 'is required when a method uses graphql or rest' });
       if (!o.apiKey) ctx.addIssue({ code: 'custom', path: ['apiKey'], message: 'is required when a method uses graphql or rest' });
@@ -64,7 +67,7 @@ export function createBillingClient(input: BillingClientOptions): BillingClient 
     throw new BillingClientConfigError(`Invalid billing client options: ${parsed.error.issues.map((i) => `${i.path.join('.') || '(root)'}: ${i.message}`).join('; ')}`);
   }
   const o = parsed.data;
-  const flags: Record<Method, Transport> = Object.fromEntries(METHODS.map((m) => [m, o.methods[m] ?? 'graphql'])) as Record<Method, Transport>;
+  const flags: Record<Method, Transport> = Object.fromEntries(METHODS.map((m) => [m, flagOf(o.methods, m)])) as Record<Method, Transport>;
   const instrument = createInstrumentation({ registry: o.registry, logger: o.logger });
   const limiter =
     o.limiter && o.redis && o.apiKey
@@ -148,6 +151,15 @@ export function createBillingClient(input: BillingClientOptions): BillingClient 
     return out;
   }
 
+  async function recordsByGids(gids: readonly string[], fields: readonly RecordField[], callers: string[], reserved: boolean) {
+    const out = new Map<string, Partial<BillingRecord> | null>();
+    for (const chunk of chunks([...new Set(gids)])) {
+      const rows = await call('getRecord', { gids: summariseList(chunk), fields }, callers, reserved, (t, ctx) => t.recordsByGids(ctx, chunk, { fields }));
+      chunk.forEach((gid, i) => out.set(gid, rows[i] ?? null));
+    }
+    return out;
+  }
+
   // Batching. A batch is dispatched once the limiter grants its slot, so lookups that arrive while
   // it waits join the same request: under load the client sends fewer, larger requests instead of
   // queueing many. Without HTTP (direct) or a limiter, a batch is the lookups of one tick.
@@ -193,6 +205,24 @@ export function createBillingClient(input: BillingClientOptions): BillingClient 
     }
     return loader;
   };
+  const getLoaders = new Map<string, DataLoader<Key, Partial<BillingRecord> | null>>();
+  const getLoader = (fields: readonly RecordField[]) => {
+    const id = fields.join(',');
+    let loader = getLoaders.get(id);
+    if (!loader) {
+      loader = new DataLoader(
+        async (keys) => {
+          const reserved = takeReservation();
+          const byGid = await recordsByGids(keys.map((k) => k.gid), fields, callersOf(keys), reserved);
+          return keys.map((k) => byGid.get(k.gid) ?? null);
+        },
+        { cache: false, maxBatchSize: MAX_GIDS, batchScheduleFn: scheduleBatch('getRecord') },
+      );
+      if (getLoaders.size >= 100) getLoaders.clear();
+      getLoaders.set(id, loader);
+    }
+    return loader;
+  };
   const lastLoader = new DataLoader<Key, Date | null>(
     async (keys) => {
       const reserved = takeReservation();
@@ -216,6 +246,7 @@ export function createBillingClient(input: BillingClientOptions): BillingClient 
     lastCreatedAt: (gids) => lastCreatedAt(gids, [callerFrame()], false),
     loadRecordsOf: (gid, options = {}) => recordLoader(options).load({ gid, caller: callerFrame() }) as never,
     loadLastCreatedAt: (gid) => lastLoader.load({ gid, caller: callerFrame() }),
+    getRecord: (gid, options = {}) => getLoader(options.fields ?? RECORD_FIELDS).load({ gid, caller: callerFrame() }) as never,
     setTransport(method, transport) {
       if (!transports[transport]) throw new BillingClientConfigError(`this client was not configured for ${transport}`);
       flags[method] = transport;

@@ -7,5 +7,5 @@ export { createSlidingWindowLimiter, type RequestLimiter } from './limiter.ts';
 export { withProducts, withRecords } from './preload.ts';
 export { RECORD_FIELDS, type BillingRecord, type BillingRecordFilter, type RecordField } from './records.ts';
 export { BillingHttpError, BillingUnavailableError } from './retry.ts';
-export { jitteredDelayMs, scheduleJittered } from './scheduler.ts';
+export { jitteredDelayMs, planSpread, scheduleJittered, type SpreadOptions, type SpreadPlan } from './scheduler.ts';
 export type { Transport } from './instrumentation.ts';

@@ -1,7 +1,7 @@
 // The three ways the client answers a method, each behind the same interface so a per-method flag
 // picks one (the article's feature flags: REST, then GraphQL, with the direct read of the billing
 // database as the fallback): GraphQL, REST, and `direct` (the service layer's own queries).
-import { decodeCursor, encodeCursor, findRecords, lastCreatedAt, recordFilterSchema, recordsForProducts } from '../records-query.ts';
+import { decodeCursor, encodeCursor, findRecords, lastCreatedAt, recordFilterSchema, recordsByGids, recordsForProducts } from '../records-query.ts';
 import type { Sql } from '../../platform/db.ts';
 import type { RecordColumn } from '../record-schema.ts';
 import { columnOf, toRecord, type BillingRecord, type ParsedFilter, type RecordField } from './records.ts';
@@ -25,6 +25,8 @@ export interface TransportOps {
   findRecords(ctx: CallContext, filter: ParsedFilter, o: { first: number; after?: string; fields: readonly RecordField[] }): Promise<Page>;
   recordsForProducts(ctx: CallContext, gids: readonly string[], o: { filter?: ParsedFilter; first: number; fields: readonly RecordField[] }): Promise<Array<{ productGid: string; records: Array<Partial<BillingRecord>> }>>;
   lastCreatedAt(ctx: CallContext, gids: readonly string[]): Promise<Array<{ productGid: string; createdAt: Date | null }>>;
+  /** Records by gid in input order, null where there is none. */
+  recordsByGids(ctx: CallContext, gids: readonly string[], o: { fields: readonly RecordField[] }): Promise<Array<Partial<BillingRecord> | null>>;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -125,6 +127,14 @@ export function graphqlTransport(send: Send): TransportOps {
       );
       return data.lastBillingRecordCreatedAt.map((p) => ({ productGid: p.productGid, createdAt: p.createdAt ? new Date(p.createdAt) : null }));
     },
+    async recordsByGids(ctx, gids, o) {
+      const data = await query<{ billingRecordsByGids: Array<Record<string, unknown> | null> }>(
+        ctx,
+        `query($gids: [ID!]!) { billingRecordsByGids(gids: $gids) { ${selection(o.fields)} } }`,
+        { gids },
+      );
+      return data.billingRecordsByGids.map((r) => (r ? toRecord(r, o.fields) : null));
+    },
   };
 }
 
@@ -179,6 +189,10 @@ export function restTransport(send: Send): TransportOps {
       const body = (await send(ctx, 'POST', '/v1/billing_records/last_created_at', { product_gids: gids })) as { data: Array<{ product_gid: string; created_at: string | null }> };
       return body.data.map((p) => ({ productGid: p.product_gid, createdAt: p.created_at ? new Date(p.created_at) : null }));
     },
+    async recordsByGids(ctx, gids, o) {
+      const body = (await send(ctx, 'POST', '/v1/billing_records/by_gids', { gids, fields: columns(o.fields) })) as { data: Array<Record<string, unknown> | null> };
+      return body.data.map((r) => (r ? toRecord(r, o.fields) : null));
+    },
   };
 }
 
@@ -200,6 +214,9 @@ export function directTransport(sql: Sql): TransportOps {
     async lastCreatedAt(_ctx, gids) {
       const rows = await lastCreatedAt(sql, gids);
       return rows.map((p) => ({ productGid: p.product_gid, createdAt: p.created_at }));
+    },
+    async recordsByGids(_ctx, gids, o) {
+      return (await recordsByGids(sql, gids, cols(o.fields))).map((r) => (r ? toRecord(r as never, o.fields) : null));
     },
   };
 }

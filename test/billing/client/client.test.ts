@@ -53,6 +53,25 @@ describe('transports', () => {
     assert.deepEqual(direct, graphql);
   });
 
+  test('getRecord: lookups of one tick are one request on every transport, null for an unknown gid', async () => {
+    const gids = (await fx.sql<{ gid: string }[]>`select gid from billing.records where product_gid = ${fx.products[3]!} order by created_at desc`).map((r) => r.gid);
+    const routes = { graphql: '/graphql', rest: '/v1/billing_records/by_gids' } as const;
+    const answers = [];
+    for (const transport of ['graphql', 'rest', 'direct'] as const) {
+      const client = createBillingClient({ baseUrl: api.baseUrl, apiKey: api.apiKey, methods: { getRecord: transport }, sql: fx.sql, limiter: false });
+      const before = transport === 'direct' ? 0 : await api.requests(routes[transport]);
+      const got = await Promise.all([...gids, 'gid://billing/Record/none'].map((gid) => client.getRecord(gid, { fields: ['gid', 'amount', 'createdAt'] })));
+      if (transport !== 'direct') assert.equal((await api.requests(routes[transport])) - before, 1, `${transport}: one request for ${got.length} lookups`);
+      answers.push(got);
+    }
+    const [graphql, rest, direct] = answers;
+    assert.deepEqual(graphql!.map((r) => r?.gid ?? null), [...gids, null], 'each caller gets its own record, in order');
+    assert.deepEqual(Object.keys(graphql![0]!).sort(), ['amount', 'createdAt', 'gid']);
+    assert.ok(graphql![0]!.createdAt instanceof Date);
+    assert.deepEqual(rest, graphql);
+    assert.deepEqual(direct, graphql);
+  });
+
   test('a page cursor from one transport continues on the next page', async () => {
     const client = clientFor('graphql');
     const first = await client.findRecords({ productGids: [fx.products[1]!] }, { first: 2, fields: ['gid'] });

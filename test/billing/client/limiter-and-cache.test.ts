@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
-import { BILLING_RECORDS_TOPIC, billingRecordEventSchema, createBillingClient, createLastRecordCache, jitteredDelayMs, scheduleJittered, type BillingRecordEvent } from '../../../src/billing/client/index.ts';
+import { BILLING_RECORDS_TOPIC, billingRecordEventSchema, createBillingClient, createLastRecordCache, jitteredDelayMs, planSpread, scheduleJittered, type BillingRecordEvent } from '../../../src/billing/client/index.ts';
 import { createBus, type Bus } from '../../../src/platform/bus/index.ts';
 import { createLogger } from '../../../src/platform/log.ts';
 import { Registry } from '../../../src/platform/metrics.ts';
@@ -50,11 +50,34 @@ describe('jittered scheduler', () => {
     const order: number[] = [];
     const scheduled = scheduleJittered(
       randoms.map((_, i) => ({ dueAt: Date.now() + 30, run: async () => (order.push(i), i) })),
-      { windowMs: 60, random: () => randoms.shift()! },
+      { windowMs: 60, requestMs: 0, random: () => randoms.shift()! },
     );
     const results = await scheduled.done;
     assert.deepEqual(results.map((r) => r.status === 'fulfilled' && r.value), [0, 1, 2]);
     assert.deepEqual(order, [1, 2, 0], 'started in the order of their jittered times');
+  });
+
+  test('starts leave the limiter wait and one request before the window closes, so the last job ends inside it', () => {
+    // The Sunday burst: window 16:59–17:01, two processes sharing an 8/s limiter.
+    const plan = planSpread({ windowMs: 120_000, limiter: { perSecond: 8, processes: 2 }, requestMs: 250 });
+    // Up to 1 - 7/16 s for a slot (both processes' 8 grants can fall within 7/16 s), then 250 ms.
+    assert.deepEqual(plan, { spreadMs: 120_000 - 562.5 - 250, drainMs: 812.5, fits: true });
+    const due = Date.now() + 60_000;
+    const latestStart = due + jitteredDelayMs(due, 120_000, due, () => 0.99999, plan.spreadMs);
+    assert.ok(latestStart + plan.drainMs <= due + 60_000, 'the latest start plus its drain is within 17:01');
+    assert.ok(latestStart > due + 60_000 - plan.drainMs - 10, 'and the spread uses the rest of the window');
+
+    const scheduled = scheduleJittered([{ dueAt: due, run: async () => 0 }], { windowMs: 120_000, limiter: { perSecond: 8, processes: 2 } });
+    scheduled.cancel();
+    assert.equal(scheduled.plan.spreadMs, 120_000 - 562.5 - 250, 'the scheduler uses that plan (default request time 250 ms)');
+    assert.equal(planSpread({ windowMs: 120_000, limiter: { perSecond: 8 } }).drainMs, 125 + 250, 'one process waits at most its own spacing');
+  });
+
+  test('a window too short for the requests at the limiter rate is reported, not hidden', () => {
+    assert.equal(planSpread({ windowMs: 2000, limiter: { perSecond: 8, processes: 2 }, requests: 9 }).fits, true, '1.125 s of requests + 0.8125 s drain');
+    assert.equal(planSpread({ windowMs: 2000, limiter: { perSecond: 8, processes: 2 }, requests: 10 }).fits, false);
+    assert.equal(planSpread({ windowMs: 200, requestMs: 250 }).fits, false);
+    assert.equal(planSpread({ windowMs: 200, requestMs: 250 }).spreadMs, 0);
   });
 
   test('cancel drops jobs that have not started', async () => {
