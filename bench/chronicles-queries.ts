@@ -10,12 +10,21 @@
 // statement, its transaction and round trips — and, for one shape, around the whole GraphQL
 // request with tags, access tags and the rendered text.
 //
-// Usage: bash scripts/node bench/chronicles-queries.ts [--rows 10000000] [--runs 300] [--database ledgerline_bench] [--reseed]
+// Baselines, in the same run: the floor — a primary-key lookup (sequenceCodes) through the same
+// searchEntries — and the naive query each shape replaces: the same conditions as one plain
+// `where … order by occurred_at desc, id desc limit 21` (tags as `sequence_code in (taggings of
+// the tags)`, payload conditions compiled the same way) on a pool with Postgres' default planner
+// settings, replaying the filters the measured runs used (at most --baseline-runs of them, and
+// --baseline-seconds per shape; a statement is cancelled at 10 s and counted as 10 s).
+//
+// Usage: bash scripts/node bench/chronicles-queries.ts [--rows 30000000] [--runs 300] [--baseline-runs 40]
+//          [--baseline-seconds 60] [--only <part of a shape's name>] [--database ledgerline_bench_chronicles] [--reseed]
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import postgres from 'postgres';
 import { buildChroniclesApi } from '../src/chronicles/api.ts';
 import { createSearchSql, entryFilterSchema, searchEntries, type EntryFilter } from '../src/chronicles/entries-query.ts';
+import { compileCondition } from '../src/chronicles/payload-conditions.ts';
 import { feedTagName, FEED_TAG_COUNT, ACCESS_TAGS, seedEntries, zipf } from '../src/chronicles/seed.ts';
 import { readServicesEnv } from '../src/platform/config.ts';
 import { createSql } from '../src/platform/db.ts';
@@ -25,14 +34,20 @@ import { migrate } from '../src/platform/migrations.ts';
 
 const { values: args } = parseArgs({
   options: {
-    rows: { type: 'string', default: '10000000' },
+    rows: { type: 'string', default: '30000000' },
     runs: { type: 'string', default: '300' },
-    database: { type: 'string', default: 'ledgerline_bench' },
+    'baseline-runs': { type: 'string', default: '40' },
+    'baseline-seconds': { type: 'string', default: '60' },
+    only: { type: 'string' },
+    database: { type: 'string', default: 'ledgerline_bench_chronicles' },
     reseed: { type: 'boolean', default: false },
   },
 });
 const ROWS = Number(args.rows);
 const RUNS = Number(args.runs);
+const BASELINE_RUNS = Number(args['baseline-runs']);
+const BASELINE_SECONDS = Number(args['baseline-seconds']);
+const NAIVE_TIMEOUT_MS = 10_000;
 const GOAL_MS = 50;
 
 const baseUrl = process.env.DATABASE_URL ?? readServicesEnv().DATABASE_URL;
@@ -70,6 +85,8 @@ if (Number(existing) !== ROWS) {
 
 // Searches go through the API's pool: statement timeout and JIT off set at connect.
 const search = createSearchSql(urlFor(args.database!), { applicationName: 'chronicles-bench-search', max: 4, statementTimeoutMs: 30_000 });
+// The naive baseline's pool: Postgres' defaults, bounded by a statement timeout.
+const naive = postgres(urlFor(args.database!), { max: 1, onnotice: () => {}, connection: { application_name: 'chronicles-bench-naive', statement_timeout: NAIVE_TIMEOUT_MS } });
 
 const [info] = await sql<{ size: string; partitions: number; version: string; shared_buffers: string }[]>`
   select pg_size_pretty(pg_database_size(current_database())) as size,
@@ -98,8 +115,7 @@ for (const r of sample) {
   actionsOf.set(key, list);
 }
 const allActions = [...new Set(sample.map((r) => r.action_name))];
-const flags = sample.map((r) => (r.payload.flag as { gid?: string } | undefined)?.gid).filter((g): g is string => !!g);
-const invoices = sample.map((r) => r.payload.invoice_gid).filter((g): g is string => typeof g === 'string');
+const codes = (await sql<{ sequence_code: string }[]>`select sequence_code from chronicles.entries tablesample system (0.01) limit 2000`).map((r) => r.sequence_code);
 
 const subject = () => {
   if (random() < 0.6) {
@@ -130,10 +146,18 @@ const SHAPES: Record<string, () => unknown> = {
   'by action + time range': () => ({ actionNames: [pick(allActions)], ...window(90) }),
   'by tag': () => ({ tags: [tag()] }),
   'by access tag + time range': () => ({ accessTags: [pick(ACCESS_TAGS)], ...window(30) }),
-  'by payload path EQ': () =>
+  // Rare: a flag or an invoice drawn uniformly — most have a handful of entries or none.
+  'by payload path EQ, rare value': () =>
     random() < 0.5
-      ? { payload: [{ operation: 'EQ', path: ['flag', 'gid'], value: random() < 0.7 ? pick(flags) : `gid://plat/Flag/${1 + Math.floor(random() * 5000)}` }] }
-      : { payload: [{ operation: 'EQ', path: ['invoice_gid'], value: random() < 0.7 ? pick(invoices) : `gid://billing/Invoice/${1 + Math.floor(random() * 400_000)}` }] },
+      ? { payload: [{ operation: 'EQ', path: ['flag', 'gid'], value: `gid://plat/Flag/${1 + Math.floor(random() * 5000)}` }] }
+      : { payload: [{ operation: 'EQ', path: ['invoice_gid'], value: `gid://billing/Invoice/${1 + Math.floor(random() * 400_000)}` }] },
+  // Common: values carried by 5-40 % of all entries.
+  'by payload path EQ, common value': () =>
+    pick([
+      { payload: [{ operation: 'EQ', path: ['source'], value: pick(['web', 'api', 'admin', 'mobile']) }] },
+      { payload: [{ operation: 'EQ', path: ['currency'], value: pick(['USD', 'EUR']) }] },
+      { payload: [{ operation: 'EQ', path: ['flag', 'name'], value: pick(['vip', 'duplicate']) }] },
+    ]),
   'combined: subject + actions + payload + year': () => {
     const s = subject();
     const actions = actionsOf.get(`${s.app}/${s.subjectType}`) ?? allActions;
@@ -153,6 +177,33 @@ const SHAPES: Record<string, () => unknown> = {
   'combined: performer + payload IN': () => ({ performerGids: [performer()], payload: [{ operation: 'IN', path: ['currency'], value: ['EUR', 'GBP'] }] }),
 };
 
+/**
+ * The naive statement of a filter: every condition in one plain where clause, newest first. What
+ * the search would be without drivers, probes and planner settings — the baseline.
+ */
+function naiveQuery(f: EntryFilter): { text: string; params: unknown[] } {
+  const params: unknown[] = [];
+  const $ = (value: unknown) => {
+    params.push(value);
+    return `$${params.length}`;
+  };
+  const where: string[] = [];
+  const any = (column: string, values: string[] | undefined, type = 'text') => values && where.push(`${column} = any(${$(values)}::${type}[])`);
+  if (f.app) where.push(`app = ${$(f.app)}`);
+  if (f.subjectType) where.push(`subject_type = ${$(f.subjectType)}`);
+  any('subject_gid', f.subjectGids);
+  any('performer_gid', f.performerGids);
+  any('action_name', f.actionNames);
+  any('sequence_code', f.sequenceCodes, 'uuid');
+  for (const [names, table] of [[f.tags, 'feed_taggings'], [f.accessTags, 'access_taggings']] as const) {
+    if (names) where.push(`sequence_code in (select t.sequence_code from chronicles.${table} t join chronicles.tags g on g.id = t.tag_id where g.name = any(${$(names)}::text[]))`);
+  }
+  if (f.occurredAfter) where.push(`occurred_at >= ${$(f.occurredAfter)}`);
+  if (f.occurredBefore) where.push(`occurred_at < ${$(f.occurredBefore)}`);
+  for (const c of f.payload ?? []) where.push(compileCondition(c, 'payload', $));
+  return { params, text: `select * from chronicles.entries where ${where.join(' and ')} order by occurred_at desc, id desc limit 21` };
+}
+
 // ---------------------------------------------------------------------------------------------
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
@@ -163,7 +214,10 @@ interface Result {
   p99: number;
   max: number;
   rows: number;
+  /** The filters of the measured runs, in order (replayed by the naive baseline). */
+  filters: EntryFilter[];
   slowest: EntryFilter;
+  naive?: { p50: number; p99: number; runs: number; timeouts: number };
 }
 
 /** run returns the rows it got, or the rows and its own timing (to time only part of it). */
@@ -181,18 +235,50 @@ async function measure(shape: string, make: () => unknown, run: (filter: EntryFi
   }
   const sorted = times.map((t) => t.ms).sort((a, b) => a - b);
   const slowest = times.reduce((a, b) => (b.ms > a.ms ? b : a));
-  return { shape, p50: percentile(sorted, 50), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]!, rows: rows / RUNS, slowest: slowest.filter };
+  return {
+    shape,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    max: sorted[sorted.length - 1]!,
+    rows: rows / RUNS,
+    filters: times.map((t) => t.filter),
+    slowest: slowest.filter,
+  };
+}
+
+/** The naive statement of the same filters; a cancelled one (statement timeout) counts as the timeout. */
+async function measureNaive(r: Result): Promise<NonNullable<Result['naive']>> {
+  const times: number[] = [];
+  let timeouts = 0;
+  const deadline = performance.now() + BASELINE_SECONDS * 1000;
+  for (const filter of r.filters.slice(0, BASELINE_RUNS)) {
+    if (times.length > 0 && performance.now() > deadline) break;
+    const q = naiveQuery(filter);
+    const started = performance.now();
+    try {
+      await naive.unsafe(q.text, q.params as never[]);
+      times.push(performance.now() - started);
+    } catch (error) {
+      if ((error as { code?: string }).code !== '57014') throw error;
+      timeouts++;
+      times.push(NAIVE_TIMEOUT_MS);
+    }
+  }
+  const sorted = times.sort((a, b) => a - b);
+  return { p50: percentile(sorted, 50), p99: percentile(sorted, 99), runs: sorted.length, timeouts };
 }
 
 console.log(
   `\n${ROWS.toLocaleString('en')} entries in ${info!.partitions} monthly partitions, database ${info!.size}; PostgreSQL ${info!.version}, shared_buffers ${info!.shared_buffers}; ` +
     `${RUNS} runs per shape, first page of 20; load average ${loadavg().map((l) => l.toFixed(1)).join(' ')}\n`,
 );
+const floor = await measure('floor: primary-key lookup (sequenceCodes)', () => ({ sequenceCodes: [pick(codes)] }), async (filter) => (await searchEntries(search, filter, { first: 20 })).rows.length);
 const results: Result[] = [];
+const wanted = (shape: string) => !args.only || shape.includes(args.only);
 for (const [shape, make] of Object.entries(SHAPES)) {
-  results.push(await measure(shape, make, async (filter) => (await searchEntries(search, filter, { first: 20 })).rows.length));
+  if (wanted(shape)) results.push(await measure(shape, make, async (filter) => (await searchEntries(search, filter, { first: 20 })).rows.length));
 }
-results.push(
+if (wanted('next page (cursor), by performer')) results.push(
   await measure('next page (cursor), by performer', SHAPES['by performer']!, async (filter) => {
     const first = await searchEntries(search, filter, { first: 20 });
     const last = first.rows[first.rows.length - 1];
@@ -214,7 +300,7 @@ const api = await buildChroniclesApi({
   registry: createMetricsRegistry('bench'),
 });
 const QUERY = `query($f: EntryFilter!) { entries(filter: $f, first: 20) { edges { cursor node { id subjectGid actionName payload occurredAt tags accessTags text } } pageInfo { hasNextPage } } }`;
-results.push(
+if (wanted('GraphQL request: by subject, with tags + text')) results.push(
   await measure('GraphQL request: by subject, with tags + text', SHAPES['by subject']!, async (filter) => {
     const response = await api.app.inject({
       method: 'POST',
@@ -229,10 +315,28 @@ results.push(
 );
 await api.close();
 
-console.log(`${'shape'.padEnd(48)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)} ${'rows/page'.padStart(10)}  goal p99 < ${GOAL_MS} ms`);
-for (const r of results) {
-  console.log(`${r.shape.padEnd(48)} ${r.p50.toFixed(1).padStart(8)} ${r.p99.toFixed(1).padStart(8)} ${r.max.toFixed(1).padStart(8)} ${r.rows.toFixed(1).padStart(10)}  ${r.p99 < GOAL_MS ? 'ok' : 'MISSED'}`);
+// Last, so its full scans do not evict what the measured searches read.
+if (BASELINE_RUNS > 0) for (const r of results) if (r.shape in SHAPES) r.naive = await measureNaive(r);
+
+const ms = (x: number) => x.toFixed(1).padStart(8);
+console.log(
+  `${'shape'.padEnd(48)} ${'p50 ms'.padStart(8)} ${'p99 ms'.padStart(8)} ${'max ms'.padStart(8)} ${'rows/pg'.padStart(7)} ${'goal'.padStart(6)} ${'p50/floor'.padStart(9)}  ` +
+    `${'naive p50'.padStart(9)} ${'naive p99'.padStart(9)} ${'runs'.padStart(4)} ${'naive/p50'.padStart(9)} ${'naive/p99'.padStart(9)}`,
+);
+for (const r of [floor, ...results]) {
+  const base = r.naive
+    ? `${ms(r.naive.p50).padStart(9)} ${ms(r.naive.p99).padStart(9)} ${String(r.naive.runs).padStart(4)} ${`${(r.naive.p50 / r.p50).toFixed(1)}×`.padStart(9)} ${`${(r.naive.p99 / r.p99).toFixed(1)}×`.padStart(9)}` +
+      (r.naive.timeouts ? `  (${r.naive.timeouts} cancelled at ${NAIVE_TIMEOUT_MS / 1000} s)` : '')
+    : '';
+  console.log(
+    `${r.shape.padEnd(48)} ${ms(r.p50)} ${ms(r.p99)} ${ms(r.max)} ${r.rows.toFixed(1).padStart(7)} ${(r.p99 < GOAL_MS ? 'ok' : 'MISSED').padStart(6)} ` +
+      `${`${(r.p50 / floor.p50).toFixed(1)}×`.padStart(9)}  ${base}`,
+  );
 }
+console.log(
+  `floor = a primary-key lookup through the same searchEntries; naive = the same filters as one plain where … order by occurred_at desc, id desc limit 21 on Postgres' default planner settings` +
+    ` (first ${BASELINE_RUNS} filters of the measured runs, at most ${BASELINE_SECONDS} s per shape); ratios > 1× = the search is faster`,
+);
 console.log(`load average at the end: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 
 // Plans of the search shapes that missed, with every statement the search runs (the GraphQL line
@@ -243,5 +347,6 @@ for (const r of results.filter((x) => x.p99 >= GOAL_MS && !x.shape.startsWith('G
   await searchEntries(search, r.slowest, { first: 20, explain: (plan) => console.log(`${plan}\n`) });
   console.log(`(the search with EXPLAIN ANALYZE of each statement took ${(performance.now() - started).toFixed(1)} ms)`);
 }
+await naive.end();
 await search.end();
 await sql.end();

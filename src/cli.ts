@@ -6,6 +6,7 @@ import { migrationSettings, runMigrations } from './migrate.ts';
 import { projectRoot } from './platform/project-root.ts';
 import { redactSecrets } from './platform/redact.ts';
 import { servicesDown, servicesStatus, servicesUp, writeServicesEnv } from './platform/services/index.ts';
+import { registerBillingCommand } from './billing/command.ts';
 import { registerChroniclesCommand } from './chronicles/command.ts';
 import { registerPaymentsCommand } from './payments/command.ts';
 import { registerStripeEmulatorCommand } from './stripe-emulator/command.ts';
@@ -74,6 +75,7 @@ addSettingOptions(
 registerStripeEmulatorCommand(program);
 registerStripeSyncCommand(program);
 registerPaymentsCommand(program);
+registerBillingCommand(program);
 registerChroniclesCommand(program);
 
 program.parseAsync(process.argv).catch((err: Error) => {

@@ -121,6 +121,7 @@ export function registerChroniclesCommand(program: Command): Command {
         months: config.months,
         seed: config.seed,
         app: config.app,
+        resume: config.resume,
         log: (line) => process.stderr.write(`${line}\n`),
       });
       process.stdout.write(`${JSON.stringify(result)}\n`);

@@ -1,10 +1,7 @@
 // Settings of `ledgerline chronicles api|consumer|worker|seed`: each is a flag and an environment
 // variable, validated by zod at start-up (src/platform/config.ts). Values are never echoed.
 import { z } from 'zod';
-import { commonSettings, duration, port, positiveInt, type ConfigOf, type Settings } from '../platform/config.ts';
-
-
-
+import { commonSettings, duration, flag, port, positiveInt, type ConfigOf, type Settings } from '../platform/config.ts';
 
 const intIn = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
@@ -128,6 +125,12 @@ export const seedSettings = {
     schema: z.string().regex(/^[a-z0-9_.-]{1,64}$/).optional(),
     env: 'CHRONICLES_SEED_APP',
     description: 'generate entries of this app only (default: the realistic mix)',
+  },
+  resume: {
+    schema: flag(),
+    switch: true,
+    env: 'CHRONICLES_SEED_RESUME',
+    description: 'finish an interrupted seed: months that already hold entries are kept and skipped',
   },
 } satisfies Settings;
 

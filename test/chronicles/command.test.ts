@@ -54,6 +54,7 @@ describe('ledgerline chronicles', () => {
     assert.match(role('consumer'), /--max-job-entries <value>[^]*\(env\s+CHRONICLES_MAX_JOB_ENTRIES\)/);
     assert.match(role('worker'), /--retention-months <value>[^]*\(env\s+CHRONICLES_RETENTION_MONTHS\)/);
     assert.match(role('seed'), /--rows <value>/);
+    assert.match(role('seed'), /--resume\s[^]*\(env\s+CHRONICLES_SEED_RESUME\)/);
   });
 
   test('a missing key stops the api with a message naming the variable', async () => {
@@ -116,6 +117,10 @@ describe('ledgerline chronicles', () => {
     const seedApp = unique('cliseed');
     const { stdout } = await run(node, [cli, 'chronicles', 'seed', '--rows', '500', '--months', '1', '--app', seedApp], { env: { ...baseEnv, DATABASE_URL: testDatabaseUrl() } });
     assert.equal(JSON.parse(stdout).rows, 500);
+    assert.equal(await countEntries(sql, seedApp), 500);
+    // --resume finishes an interrupted seed: a month that holds entries is skipped.
+    const resumed = await run(node, [cli, 'chronicles', 'seed', '--rows', '500', '--months', '1', '--app', seedApp, '--resume'], { env: { ...baseEnv, DATABASE_URL: testDatabaseUrl() } });
+    assert.equal(JSON.parse(resumed.stdout).rows, 0);
     assert.equal(await countEntries(sql, seedApp), 500);
   });
 });

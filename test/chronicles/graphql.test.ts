@@ -222,6 +222,39 @@ describe('chronicles GraphQL API', () => {
     assert.match((await errorOf({ app, subjectGids: ['x'], payload: [{ operation: 'IN', path: ['a'], value: 'x' }] })).error.message, /IN needs an array/);
   });
 
+  test('injection attempts in gids, tag names and payload values are data: matched literally, never run', async () => {
+    const other = unique('gqlinj');
+    const hostile = {
+      subject_gid: `gid://plat/Job/1');delete/**/from/**/chronicles.entries;--`,
+      performer_gid: `gid://plat/User/1'/**/or/**/'1'='1`,
+      feed_tags: [`x' or '1'='1`, `y"); drop table chronicles.tags; --`],
+      payload: { note: `'; truncate chronicles.entries; --`, 'a"b': 1 },
+    };
+    const entry = entryValue(other, { ...hostile, occurred_at: new Date(base).toISOString() });
+    await newWriter(sql).write(toWritePart([rawMessage(entryValue(other, { occurred_at: new Date(base).toISOString() })), rawMessage(entry)], { maxMessageBytes: 65536 }));
+    const find = async (filter: Record<string, unknown>) => {
+      const { body } = await gql(SEARCH, { filter: { app: other, ...filter } });
+      assert.equal(body.errors, undefined, JSON.stringify(body.errors));
+      return body.data!.entries.edges.map((e: { node: { sequenceCode: string } }) => e.node.sequenceCode);
+    };
+    const only = [entry.sequence_code];
+    assert.deepEqual(await find({ subjectGids: [hostile.subject_gid] }), only);
+    assert.deepEqual(await find({ performerGids: [hostile.performer_gid] }), only);
+    assert.deepEqual(await find({ tags: [hostile.feed_tags[0]] }), only);
+    assert.deepEqual(await find({ subjectGids: ['gid://plat/Job/1', 'gid://x/Y/1'], tags: [hostile.feed_tags[1]] }), []);
+    assert.deepEqual(await find({ payload: [{ operation: 'EQ', path: ['note'], value: hostile.payload.note }] }), only);
+    // Near misses of the same strings match nothing: they are compared, not interpreted.
+    assert.deepEqual(await find({ subjectGids: [`gid://plat/Job/1'/**/or/**/'1'='1`] }), []);
+    assert.deepEqual(await find({ tags: [`z' or '1'='1`] }), []);
+    // A quote where only names are allowed is refused before any SQL, naming the field.
+    const { body } = await gql(SEARCH, { filter: { app: `x' or '1'='1`, subjectGids: ['gid://plat/Job/1'] } });
+    assert.equal(body.errors?.[0]?.extensions?.code, 'BAD_USER_INPUT');
+    assert.match(body.errors![0]!.message, /filter\.app: expected 1-64 letters, digits/);
+    const [{ n }] = (await sql`select count(*)::int as n from chronicles.entries where app = ${other}`) as unknown as [{ n: number }];
+    assert.equal(n, 2, 'nothing was deleted');
+    assert.equal((await search({ subjectGids: ['gid://plat/Job/1'] })).length, 10, 'the other entries are still there');
+  });
+
   test('query depth and cost are limited', async () => {
     const deep = await gql('{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType { name } } } } } } } } } }');
     assert.ok(deep.body.errors?.some((e) => /depth/i.test(e.message)), JSON.stringify(deep.body).slice(0, 300));

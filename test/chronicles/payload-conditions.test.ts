@@ -191,9 +191,54 @@ describe('payload-driven searches (probed month windows, newest first)', () => {
   test('the probe reads through the GIN index even though the search pool has bitmap scans off', async () => {
     const plans: string[] = [];
     await searchEntries(search, entryFilterSchema.parse({ app, payload: [{ operation: 'EQ', path: ['kind'], value: 'rare' }] }), { first: 20, explain: (p) => plans.push(p) });
-    assert.equal(plans.length, 1, 'a rare value costs one statement');
+    assert.equal(plans.length, 2, 'a rare value costs the peek and one probe');
+    assert.doesNotMatch(plans[0]!, /Bitmap/, 'the peek walks the newest entries');
     // Bitmap scans exist only if the probe's own setting took effect.
-    assert.match(plans[0]!, /Bitmap Index Scan on entries_p\d{4}_\d{2}_payload_idx/);
+    assert.match(plans[1]!, /Bitmap Index Scan on entries_p\d{4}_\d{2}_payload_idx/);
+  });
+
+  test('a value common among the newest entries is answered by the peek alone, newest first', async () => {
+    // An hour of its own (five months ago, at a random minute), so other tests' rows stay out of it.
+    const end = Date.now() - 5 * MONTH - Math.floor(Math.random() * 10_000) * 60_000;
+    const values = Array.from({ length: 40 }, (_, i) => ({ ...entryValue(app, { payload: { kind: i % 4 === 3 ? 'other' : 'dense', i } }), at: end - i * 1000 }));
+    const part = toWritePart(values.map(({ at: _, ...v }) => rawMessage(v)), { maxMessageBytes: 65536 });
+    part.entries.forEach((e, i) => (e.occurred_at = new Date(values[i]!.at)));
+    await newWriter(sql).write(part);
+    const plans: string[] = [];
+    const filter = entryFilterSchema.parse({
+      app,
+      payload: [{ operation: 'EQ', path: ['kind'], value: 'dense' }],
+      occurredAfter: new Date(end - 3_600_000),
+      occurredBefore: new Date(end + 1),
+    });
+    const { rows, hasNextPage } = await searchEntries(search, filter, { first: 20, explain: (p) => plans.push(p) });
+    const dense = part.entries.filter((e) => (e.payload as { kind: string }).kind === 'dense').map((e) => e.sequence_code);
+    assert.deepEqual(rows.map((r) => r.sequence_code), dense.slice(0, 20));
+    assert.equal(hasNextPage, true);
+    assert.equal(plans.length, 1, 'one statement: the probe never ran');
+    assert.doesNotMatch(plans[0]!, /Bitmap/);
+  });
+
+  test('a middling value (a few matches among the newest entries) is walked on, without the probe', async () => {
+    const end = Date.now() - 6 * MONTH - Math.floor(Math.random() * 10_000) * 60_000;
+    // 1 entry in 150: 13 among the newest 2000 (PAYLOAD_PEEK_ROWS), 21 among 3200.
+    const values = Array.from({ length: 3200 }, (_, i) => ({ ...entryValue(app, { payload: { kind: i % 150 === 0 ? 'middling' : 'filler' } }), at: end - i * 1000 }));
+    const part = toWritePart(values.map(({ at: _, ...v }) => rawMessage(v)), { maxMessageBytes: 65536 });
+    part.entries.forEach((e, i) => (e.occurred_at = new Date(values[i]!.at)));
+    await newWriter(sql).write(part);
+    const plans: string[] = [];
+    const filter = entryFilterSchema.parse({
+      app,
+      payload: [{ operation: 'EQ', path: ['kind'], value: 'middling' }],
+      occurredAfter: new Date(end - 2 * 3_600_000),
+      occurredBefore: new Date(end + 1),
+    });
+    const { rows, hasNextPage } = await searchEntries(search, filter, { first: 20, explain: (p) => plans.push(p) });
+    const middling = part.entries.filter((e) => (e.payload as { kind: string }).kind === 'middling').map((e) => e.sequence_code);
+    assert.deepEqual(rows.map((r) => r.sequence_code), middling.slice(0, 20));
+    assert.equal(hasNextPage, true);
+    assert.equal(plans.length, 2, 'the peek, then a longer one; no probe');
+    assert.ok(plans.every((p) => !/Bitmap/.test(p)));
   });
 
   test('a value with more matches than a probe reads is walked newest first', async () => {
