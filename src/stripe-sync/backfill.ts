@@ -6,7 +6,7 @@
 import type { Sql, TransactionSql } from '../platform/db.ts';
 import type { Logger } from '../platform/log.ts';
 import { dataDbError, withDbRetry } from './db-retry.ts';
-import { addObject, childRow, fetchAll, nestedRequest, RowSet, writeRowSet, type JsonObject, type RowContext } from './object-rows.ts';
+import { addObject, childRow, fetchAll, mergeRowSets, nestedRequest, RowSet, writeRowSet, type JsonObject, type RowContext } from './object-rows.ts';
 import type { ProgressReporter } from './progress.ts';
 import { stampRead, type RowWriter } from './row-writer.ts';
 import { newSegment, pageParams, probeOldest, remainingEstimate, splitPoint, type Segment } from './segments.ts';
@@ -79,6 +79,12 @@ interface WalkState {
 
 /** Pages of a list walked before it is probed and cut into ranges. */
 const PROBE_AFTER_PAGES = 1;
+
+/**
+ * Pages a segment may have read but not committed. Lists that cannot be cut into ranges are
+ * walked by one segment, so they get a deeper window: a slow Postgres must not set their pace.
+ */
+const COMMIT_WINDOW = { split: 4, serial: 16 };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -298,9 +304,33 @@ export class BackfillPhase {
     let ltOverride: number | undefined;
     let writeError: unknown;
     // Page k+1 is requested as soon as page k arrives; k's sub-list completions and its commit
-    // follow behind (commits in page order), at most two pages behind the requests.
-    let lastCommit: Promise<void> = Promise.resolve();
-    const window: Promise<void>[] = [];
+    // follow behind, in page order, at most COMMIT_WINDOW pages behind the requests. When
+    // Postgres is slower than Stripe, the pages that queued up meanwhile go in one transaction.
+    const queue: Array<{ rows: Promise<RowSet>; ready: boolean; next: { startingAfter: string | null; cursorCreated: number | null; done: boolean } }> = [];
+    let uncommitted = 0;
+    let flushing: Promise<void> = Promise.resolve();
+    let flushed = Promise.withResolvers<void>();
+    const flush = () => {
+      flushing = flushing
+        .then(async () => {
+          if (writeError || queue.length === 0) return;
+          await queue[0]!.rows;
+          let n = 1;
+          while (n < queue.length && queue[n]!.ready) n++;
+          const batch = queue.splice(0, n);
+          await this.commit(job, seg, mergeRowSets(await Promise.all(batch.map((b) => b.rows))), batch[n - 1]!.next);
+          uncommitted -= n;
+        })
+        .catch((err: unknown) => {
+          writeError ??= err;
+        })
+        .finally(() => {
+          const { resolve } = flushed;
+          flushed = Promise.withResolvers<void>();
+          resolve();
+        });
+      return flushing;
+    };
     let pages = seg.requests;
     const serial = !def.createdFilter || !def.paginated;
     const context = serial ? this.serialContext : this.rowContext;
@@ -359,22 +389,20 @@ export class BackfillPhase {
         })();
         rows.catch(() => {});
         const next = { startingAfter: last ? String(last.id) : cursorId, cursorCreated: last ? lastCreated : cursorCreated, done };
-        lastCommit = lastCommit.then(async () => {
-          if (writeError) return;
-          await this.commit(job, seg, await rows, next);
-        }).catch((err: unknown) => {
-          writeError ??= err;
-        });
+        const entry = { rows, ready: false, next };
+        rows.then(() => (entry.ready = true), () => (entry.ready = true));
+        queue.push(entry);
+        uncommitted++;
+        void flush();
         if (done) break;
-        window.push(lastCommit);
-        if (window.length >= 2) await window.shift();
+        while (uncommitted >= (serial ? COMMIT_WINDOW.serial : COMMIT_WINDOW.split) && !writeError) await flushed.promise;
         if (writeError) break;
         cursorId = next.startingAfter;
         cursorCreated = next.cursorCreated;
       }
     } finally {
       // Never hand the segment back (to a retry) while an earlier page may still move its cursor.
-      await lastCommit;
+      await flush();
     }
     if (writeError) throw writeError;
     if (this.ctx.signal?.aborted) throw new Error('backfill stopped');
@@ -385,6 +413,10 @@ export class BackfillPhase {
     const { sql, writer, accountId, logger } = this.ctx;
     const write = (safe: boolean) =>
       sql.begin(async (tx) => {
+        // The rows and the checkpoint commit together, so a commit Postgres loses in a crash
+        // (the last fraction of a second) is a page read again on resume, never a page skipped:
+        // no need to wait for the WAL flush.
+        await tx.unsafe('set local synchronous_commit = off');
         await writeRowSet(tx, writer, accountId, set, { removeStale: this.options.removeStale, safe });
         await tx.unsafe(
           `update ${this.t.segments} set starting_after = $5, cursor_created = $6, done = $7, rows_written = rows_written + $8, requests = requests + $9, updated_at = now()

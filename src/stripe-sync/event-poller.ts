@@ -1,6 +1,7 @@
 // Polls /v1/events every pollInterval (start to start, so the lag is the interval's half plus one
-// round trip on average) from the saved cursor: `ending_before=<cursor>` returns the events just
-// after it, newest first; each page is applied oldest first, in one transaction with the cursor.
+// round trip on average; a tick that comes while a cycle is still in flight starts a second one)
+// from the saved cursor: `ending_before=<cursor>` returns the events just after it, newest first;
+// each page is applied oldest first, in one transaction with the cursor.
 // /wait wakes it: a cycle that starts after the call sees every event created before the call,
 // so when that cycle is applied the database holds every change made before the call. A wait
 // arriving while a cycle is in flight starts a second one at once (at most two run; events the
@@ -77,8 +78,10 @@ export class EventPoller {
   start(): void {
     this.stopped = false;
     if (this.options.intervalMs > 0) {
+      // Start to start even when a cycle overruns the interval (a slow round trip or apply): a
+      // skipped tick would double the lag of every event of that interval.
       this.timer = setInterval(() => {
-        if (this.running === 0) this.kick();
+        if (this.running < 2) this.kick();
       }, this.options.intervalMs);
     }
     this.kick();

@@ -38,6 +38,18 @@ export class RowSet {
   }
 }
 
+/** Several pages' rows as one set (written in one transaction). */
+export function mergeRowSets(sets: RowSet[]): RowSet {
+  if (sets.length === 1) return sets[0]!;
+  const out = new RowSet();
+  for (const set of sets) {
+    for (const [table, rows] of set.byTable) for (const row of rows) out.add(table, row);
+    for (const [table, parents] of set.stale) out.stale.set(table, [...(out.stale.get(table) ?? []), ...parents]);
+    out.requests += set.requests;
+  }
+  return out;
+}
+
 export interface RowContext {
   client: StripeClient;
   accountId: string;

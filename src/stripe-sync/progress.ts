@@ -17,15 +17,17 @@ export interface ProgressReporter {
   stop(): void;
 }
 
-export function createProgress(mode: 'auto' | 'bars' | 'logs' | 'off', logger: Logger, accountId: string): ProgressReporter {
-  const bars = mode === 'bars' || (mode === 'auto' && process.stderr.isTTY === true);
+/** `terminal`: where bars are drawn (stderr by default). */
+export function createProgress(mode: 'auto' | 'bars' | 'logs' | 'off', logger: Logger, accountId: string, terminal: NodeJS.WritableStream & { isTTY?: boolean } = process.stderr): ProgressReporter {
+  const bars = mode === 'bars' || (mode === 'auto' && terminal.isTTY === true);
   if (mode === 'off') return { update() {}, stop() {} };
-  return bars ? barProgress(accountId) : logProgress(logger, accountId);
+  return bars ? barProgress(accountId, terminal) : logProgress(logger, accountId);
 }
 
-function barProgress(accountId: string): ProgressReporter {
+function barProgress(accountId: string, terminal: NodeJS.WritableStream): ProgressReporter {
   const multi = new cliProgress.MultiBar(
     {
+      stream: terminal,
       format: `${accountId.slice(0, 18).padEnd(18)} {job} |{bar}| {pct} {rows} rows, {requests} req{state}`,
       hideCursor: true,
       clearOnComplete: false,

@@ -156,7 +156,6 @@ export class StripeClient {
 
   private async attempt(method: string, pathAndQuery: string, body: string | undefined, priority: Priority): Promise<StripeResponse<unknown>> {
     const run = async () => {
-      await this.options.budget.acquire(priority);
       const startedAt = Date.now();
       this.requests++;
       let response: Response;
@@ -190,7 +189,10 @@ export class StripeClient {
       }
       throw this.error(response, text, method, pathAndQuery, requestId);
     };
-    // Live requests (polls, /wait) are few and must not queue behind a backfill's in-flight pages.
+    // The budget orders requests by priority, so it comes first: a request holding an in-flight
+    // slot while it waits for the budget would make a more urgent one queue behind it. Live
+    // requests (polls, /wait) are few and must not queue behind a backfill's in-flight pages.
+    await this.options.budget.acquire(priority);
     return priority === 'live' ? run() : this.inFlight(run);
   }
 

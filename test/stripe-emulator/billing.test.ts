@@ -14,6 +14,11 @@ import type * as V from './support/v2023.ts';
 
 const NOW = 1_700_000_000;
 const spec = loadStripeSpec();
+/**
+ * What Stripe changes without an event in API 2023-08-16: a customer's invoice numbering, a
+ * coupon's redemptions, and invoice items (there is no invoiceitem.updated).
+ */
+const SILENT: Record<string, string[]> = { customer: ['next_invoice_sequence'], coupon: ['times_redeemed', 'valid'], invoiceitem: ['*'] };
 const validator = createSpecValidator(spec);
 const plain = (value: unknown) => JSON.parse(JSON.stringify({ ...(value as object), lastResponse: undefined })) as Record<string, unknown>;
 const valid = (schema: string, value: unknown) => assert.deepEqual(validator.errors(schema, plain(value)), []);
@@ -414,6 +419,11 @@ describe('billing: coupons, tax rates, subscriptions, invoices, credit notes, up
     assert.deepEqual([first.total, first.total_discount_amounts?.[0]?.amount], [1500, 500]);
     assert.equal((await stripe.customers.retrieve(customer.id) as Stripe.Customer).discount, null);
     assert.equal((await upcoming({ customer: customer.id })).total, 2000, 'not on the next one');
+  });
+
+  test('every object retrieves as its newest event carries it (no change without an event)', async () => {
+    const compared = await log.stateMatches(SILENT);
+    assert.ok(compared >= 20, `${compared} objects`);
   });
 
   test('every event recorded validates against the spec, object included', async () => {

@@ -288,6 +288,11 @@ describe('payments: payment intents, charges, refunds, payment methods, setup in
     assert.ok(types.includes('setup_intent.setup_failed') && types.at(-1) === 'setup_intent.canceled');
   });
 
+  test('every object retrieves as its newest event carries it (no change without an event)', async () => {
+    const compared = await log.stateMatches();
+    assert.ok(compared >= 20, `${compared} objects`);
+  });
+
   test('every event recorded validates against the spec, object included', async () => {
     const count = await log.validateAll();
     assert.ok(count >= 60, `${count} events`);

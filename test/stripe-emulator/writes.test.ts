@@ -105,6 +105,22 @@ describe('writes: customers, products, prices', () => {
     assert.equal((productEvents[1]!.data.previous_attributes as { active: boolean }).active, true);
   });
 
+  test('product.created carries the product as created, default price included; a refused default_price_data creates nothing', async () => {
+    const product = await stripe.products.create({ name: 'Gadget', default_price_data: { currency: 'usd', unit_amount: 900 } });
+    const [created, ...others] = await eventsFor(product.id);
+    assert.equal(others.length, 0);
+    assert.equal(created!.type, 'product.created');
+    assert.deepEqual(created!.data.object, JSON.parse(JSON.stringify({ ...product, lastResponse: undefined })));
+    assert.equal((created!.data.object as Stripe.Product).default_price, product.default_price);
+    assert.deepEqual((await eventsFor(String(product.default_price))).map((e) => e.type), ['price.created']);
+
+    const before = (await stripe.events.list({ limit: 1 })).data[0]!.id;
+    const productsBefore = (await stripe.products.list({ limit: 100 })).data.length;
+    await assert.rejects(stripe.products.create({ name: 'Broken', default_price_data: { currency: 'usd' } as Stripe.ProductCreateParams.DefaultPriceData }), (err: Stripe.errors.StripeError) => err.param === 'default_price_data[unit_amount]');
+    assert.equal((await stripe.events.list({ limit: 1 })).data[0]!.id, before);
+    assert.equal((await stripe.products.list({ limit: 100 })).data.length, productsBefore);
+  });
+
   test('validation errors use Stripe codes and name the parameter', async () => {
     const cases: Array<[Promise<unknown>, string, string | undefined]> = [
       [stripe.customers.create({ bogus: 'x' } as Stripe.CustomerCreateParams), 'bogus', 'parameter_unknown'],

@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import { startStripeEmulator, type StripeEmulator } from '../../src/stripe-emulator/index.ts';
 import { startStripeSync, type StartedSync } from '../../src/stripe-sync/command.ts';
 import { syncPlan } from '../../src/stripe-sync/sync-plan.ts';
-import { capturingLogger, compareWithEmulator, createTestSchema, EMULATOR_SEED_EXCEPTIONS, Mutator, StripeHttp, syncConfigFor, type TestSchema } from './support/harness.ts';
+import { capturingLogger, compareWithEmulator, createTestSchema, EMULATOR_SEED_EXCEPTIONS, Mutator, SILENT_CHANGES, StripeHttp, syncConfigFor, type TestSchema } from './support/harness.ts';
 
 const ACCOUNT = 'acct_replica';
 
@@ -45,6 +45,10 @@ describe('replica: backfill, hand-off, polling, /wait', () => {
     assert.match(body.caught_up_to, /^evt_/);
     assert.equal(typeof body.waited_ms, 'number');
 
+    // Everything Stripe announced by events is there; what it changes silently waits for reconciliation.
+    await compareWithEmulator(db.sql, db.schema, emulator, ACCOUNT, { silent: SILENT_CHANGES });
+    await sync.engine.accounts[0]!.reconcileNow();
+    assert.equal((await fetch(`${sync.url}/wait`)).status, 200);
     const comparison = await compareWithEmulator(db.sql, db.schema, emulator, ACCOUNT);
     // Row counts equal the emulator's own statistics, table by table.
     const stats = emulator.stats();
@@ -68,6 +72,7 @@ describe('replica: backfill, hand-off, polling, /wait', () => {
     // The sync log tells the story.
     const kinds = (await db.sql.unsafe(`select kind from "${db.schema}"._sync_log where account_id = $1 order by id`, [ACCOUNT])).map((r) => r.kind);
     assert.deepEqual(kinds.slice(0, 3), ['backfill_started', 'backfill_complete', 'events_caught_up']);
+    assert.ok(mutator.unsupported.size > 0 || mutator.counts['subscription.create']! > 0, 'subscriptions are written when the emulator can');
     assert.ok(!lines.some((l) => l.includes(emulator.apiKey)), 'the key never appears in logs');
   });
 
@@ -112,6 +117,24 @@ describe('replica: backfill, hand-off, polling, /wait', () => {
     }
     const bad = await fetch(`${sync.url}/wait?timeout_ms=abc`);
     assert.equal(bad.status, 400);
+  });
+
+  test('a poll that hangs does not hold back the next ones (polls start every interval)', async () => {
+    const customer = await http.call('POST', '/v1/customers', { name: 'slow poll' });
+    await fetch(`${sync.url}/wait`);
+    // The next poll's request takes 12 s; the following ticks must not wait for it.
+    emulator.injectFault('slow=12s', { method: 'GET', path: '/v1/events', times: 1 });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await http.call('POST', `/v1/customers/${String(customer.id)}`, { name: 'seen anyway' });
+    // No /wait here: it would start a poll of its own.
+    const deadline = Date.now() + 8_000;
+    let name: unknown;
+    while (Date.now() < deadline && name !== 'seen anyway') {
+      [{ name } = { name: undefined }] = await db.sql.unsafe(`select name from "${db.schema}".customer where id = $1`, [String(customer.id)]);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(name, 'seen anyway');
+    assert.equal(emulator.faultsInjected().slow, 1, 'the slow poll happened');
   });
 
   test('/status: rows per table, backfill progress, event lag, last error', async () => {

@@ -6,6 +6,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import pLimit from 'p-limit';
 import { ConfigError, loadConfig } from '../../src/platform/config.ts';
 import { projectRoot } from '../../src/platform/project-root.ts';
 import { createRedis } from '../../src/platform/redis.ts';
@@ -239,6 +240,22 @@ describe('request budget', () => {
     redis.disconnect();
   });
 
+  test('a late turn (a busy event loop, a slow Redis) takes the slots that passed instead of losing them', async () => {
+    const budget = createRequestBudget({ key: `late-${Math.random()}`, maxRps: 50 });
+    const at: number[] = [];
+    const grants = Array.from({ length: 30 }, () => budget.acquire().then(() => at.push(performance.now())));
+    // Block the event loop for 300 ms (15 slots at 50/s) right after the first grant.
+    await Promise.race(grants);
+    const until = performance.now() + 300;
+    while (performance.now() < until);
+    await Promise.all(grants);
+    budget.close();
+    // The slots that passed are granted together (up to a fifth of a second's worth: 10), not one per 20 ms.
+    let together = 1;
+    for (let i = 1, run = 1; i < at.length; i++) together = Math.max(together, (run = at[i]! - at[i - 1]! < 5 ? run + 1 : 1));
+    assert.ok(together >= 5, `at most ${together} grants at once`);
+  });
+
   test('Redis away: the budget paces in process instead of stopping', async () => {
     const redis = createRedis('redis://127.0.0.1:1', { name: 'budget-down', enableOfflineQueue: false, maxRetriesPerRequest: 0, retryStrategy: () => null, lazyConnect: true });
     redis.on('error', () => {});
@@ -285,6 +302,18 @@ describe('Stripe client: retries and errors', () => {
     assert.equal(seen.length, 4);
     assert.equal(seen[0]!.headers.authorization, 'Bearer sk_test_supersecret123456');
     assert.equal(seen[0]!.headers['stripe-version'], '2023-08-16');
+  });
+
+  test('a more urgent request is not held behind pages waiting for the budget', async () => {
+    seen.length = 0;
+    const budget = createRequestBudget({ key: `order-${Math.random()}`, maxRps: 20 });
+    const c = new StripeClient({ apiKey: 'sk_test_supersecret123456', accountLabel: 'acct_x', apiBase: url, apiVersion: '2023-08-16', budget, inFlight: pLimit(2) });
+    const pages = Array.from({ length: 6 }, (_, i) => c.get(`/v1/page${i}`));
+    const serial = c.get('/v1/serial', {}, { priority: 'serial' });
+    await Promise.all([...pages, serial]);
+    budget.close();
+    const order = seen.map((r) => String(r.url).split('?')[0]);
+    assert.ok(order.indexOf('/v1/serial') <= 2, `sent in position ${order.indexOf('/v1/serial')}: ${order.join(' ')}`);
   });
 
   test('Stripe-Should-Retry: false is not retried; 401 is fatal and names the account, never the key', async () => {

@@ -5,7 +5,8 @@ import { invalid, StripeError } from '../errors.ts';
 import { renderObject } from '../expand.ts';
 import type { Params } from '../params.ts';
 import type { JsonObject } from '../spec.ts';
-import { createObject, deleteObject, directFields, findLive, rejectUnsupported, updateObject } from '../writes.ts';
+import { recordEvent } from '../events.ts';
+import { createObject, deleteObject, directFields, findLive, rejectUnsupported, replaceSilently, updateObject } from '../writes.ts';
 import { createPrice } from './prices.ts';
 
 const FIELDS = ['active', 'description', 'features', 'images', 'metadata', 'name', 'package_dimensions', 'shippable', 'statement_descriptor', 'unit_label', 'url'] as const;
@@ -18,13 +19,21 @@ export function defineProductRoutes(router: Router): void {
     if (emu.store.collection('product').get(id)) throw new StripeError(400, `Product already exists.`, { code: 'resource_already_exists', param: 'id' });
     const now = emu.clock.now();
     const base: JsonObject = { active: true, default_price: null, description: null, features: [], images: [], metadata: {}, package_dimensions: null, shippable: null, statement_descriptor: null, tax_code: null, unit_label: null, updated: now, url: null };
-    const product = createObject(emu, call.request, 'product', { ...base, ...directFields(emu, 'product', params, FIELDS, base) }, { id });
-    if (params.default_price_data) {
-      const data = params.default_price_data as Params;
-      const price = createPrice(emu, call.request, { ...data, product: product.id }, 'default_price_data');
-      // Stripe reports the product with its default price already set.
-      product.collection.replace(product, { ...product.obj, default_price: price.id });
+    const fields = { ...base, ...directFields(emu, 'product', params, FIELDS, base) };
+    if (!params.default_price_data) return renderObject(emu, createObject(emu, call.request, 'product', fields, { id }), call.expand);
+    // The price needs the product to exist; product.created waits until its default price is set,
+    // since Stripe's event carries the product as the response returns it.
+    const product = createObject(emu, call.request, 'product', fields, { id, event: null });
+    let price;
+    try {
+      price = createPrice(emu, call.request, { ...(params.default_price_data as Params), product: product.id }, 'default_price_data');
+    } catch (err) {
+      // A refused default_price_data creates nothing.
+      product.collection.remove(product);
+      throw err;
     }
+    replaceSilently(emu, product, { default_price: price.id });
+    recordEvent(emu, 'product.created', product.obj, { request: call.request, created: product.obj.created as number });
     return renderObject(emu, product, call.expand);
   });
 
