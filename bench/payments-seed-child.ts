@@ -1,5 +1,5 @@
 // The seed's worker loop, reimplemented as the benches' baseline: BRPOP a JSON payment, "process"
-// it (the seed's process_payment: an outcome draw and INCR txn_ids, plus an optional latency), then
+// it (the seed's process_payment: an outcome draw and INCR txn_ids, within an optional latency), then
 // record it with one MULTI/EXEC into the seed's sorted sets. `loops` copies per process, each on
 // its own connection (BRPOP blocks it). Not crash-safe: a payment popped by a killed loop is lost.
 //   argv: prefix loops latencyMs
@@ -20,8 +20,8 @@ await Promise.all(
       if (!popped) continue;
       const payment = JSON.parse(popped[1]) as { tracking_id: number; payer_id: string; recipient_id: string; amount: number };
       const success = Math.random() < 0.8;
-      const txn = await redis.incr(`${prefix}txn_ids`);
-      if (latencyMs) await new Promise((r) => setTimeout(r, latencyMs));
+      // The simulated processor's latency is the whole call's, its INCR included (as in Ledgerline's).
+      const [txn] = await Promise.all([redis.incr(`${prefix}txn_ids`), latencyMs ? new Promise((r) => setTimeout(r, latencyMs)) : undefined]);
       const now = Date.now();
       const json = JSON.stringify(payment);
       const [all, payer, recipient] = success ? ['successful_txns', 'payments_made_by', 'payments_received_by'] : ['insufficient_funds_txns', 'insufficient_funds_for', 'insufficient_funds_to'];

@@ -1,7 +1,8 @@
 // The payments HTTP API (`ledgerline payments api`): POST /payments queues a payment (202), with
 // an optional Idempotency-Key; GET /payments/:tracking_id, GET /payments (range queries over the
-// sorted sets), /payments/stats, /payments/slow, /payments/dead-letters, and the dashboard. Every
-// route but /ping, /healthz and /metrics needs an API key.
+// sorted sets), /payments/stats, /payments/slow, /payments/dead-letters, POST
+// /payments/:tracking_id/requeue (a dead letter back in the queue), and the dashboard. Every route
+// but /ping, /healthz and /metrics needs an API key.
 import { createHash } from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
@@ -10,7 +11,7 @@ import { createHttpServer } from '../platform/http-server.ts';
 import type { Logger } from '../platform/log.ts';
 import type { Registry } from '../platform/metrics.ts';
 import { pingRedis, type Redis } from '../platform/redis.ts';
-import { apiKeyChecker, presentedKey } from './auth.ts';
+import { apiKeyChecker, presentedKey } from '../platform/api-keys.ts';
 import { registerDashboard } from './dashboard.ts';
 import { STATUSES } from './keys.ts';
 import { registerQueueGauges } from './metrics.ts';
@@ -80,6 +81,7 @@ const slowQuery = z.strictObject({
     .optional(),
   limit: limit(100),
 });
+const trackingIdParams = z.object({ tracking_id: z.string().regex(/^\d{1,18}$/, { error: 'expected a tracking id (digits)' }) });
 const idempotencyKey = z.string().regex(/^[\x21-\x7e]{1,255}$/, { error: 'expected 1-255 printable characters without spaces' });
 
 /** zod's "unrecognized keys" is one issue at the root: name each key instead. */
@@ -183,8 +185,17 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       return reads.deadLetters(q.limit);
     });
 
+    scope.post('/payments/:tracking_id/requeue', async (request, reply) => {
+      const { tracking_id } = parse(trackingIdParams, request.params, 'params');
+      const result = await queue.requeueDeadLetter(tracking_id).catch(redisUnavailable);
+      if (result === 'unknown') throw new HttpError(404, 'payment_not_found', `No payment ${tracking_id}`);
+      if (result !== 'requeued') throw new HttpError(409, 'not_dead_lettered', `Payment ${tracking_id} is ${result}, not on the dead letter; only dead letters can be requeued`);
+      reply.code(202).header('location', `/payments/${tracking_id}`);
+      return { tracking_id, status: 'queued' };
+    });
+
     scope.get('/payments/:tracking_id', async (request) => {
-      const { tracking_id } = parse(z.object({ tracking_id: z.string().regex(/^\d{1,18}$/, { error: 'expected a tracking id (digits)' }) }), request.params, 'params');
+      const { tracking_id } = parse(trackingIdParams, request.params, 'params');
       const payment = await reads.getPayment(tracking_id);
       if (!payment) throw new HttpError(404, 'payment_not_found', `No payment ${tracking_id}`);
       return payment;

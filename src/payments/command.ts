@@ -3,10 +3,11 @@
 // returning a handle, for tests and benches.
 //
 // A worker must be back fast after a crash: it loads neither Fastify (unless it serves metrics)
-// nor the Kafka client (unless the bus is Kafka) — together most of a second of start-up.
+// nor the Kafka client (the bus imports an engine when first used) — together most of a second
+// of start-up.
 import type { Command } from 'commander';
 import type { FastifyInstance } from 'fastify';
-import type { Bus } from '../platform/bus/index.ts';
+import { createBus, type Bus } from '../platform/bus/index.ts';
 import { addSettingOptions, loadConfig } from '../platform/config.ts';
 import { createLogger, type Logger } from '../platform/log.ts';
 import { createMetricsRegistry } from '../platform/metrics.ts';
@@ -17,8 +18,9 @@ import { startMonitor, type Monitor } from './monitor.ts';
 import { startOutboxRelay, type OutboxRelay } from './outbox-relay.ts';
 import { createProcessor } from './processors/index.ts';
 import { createReadModel } from './queries.ts';
-import { createQueue } from './queue.ts';
+import { createQueue, type Queue } from './queue.ts';
 import { startReaper } from './reaper.ts';
+import { startRetention } from './retention.ts';
 import { startRetryScheduler } from './retry-scheduler.ts';
 import { apiSettings, defaultWorkerId, monitorSettings, workerSettings, type ApiConfig, type MonitorConfig, type WorkerConfig } from './settings.ts';
 import { startWorker, type Worker } from './worker.ts';
@@ -39,14 +41,13 @@ const redisFor = (url: string, name: string, logger: Logger, extra: RedisOptions
 
 const http = () => import('../platform/http-server.ts');
 
-async function openBus(config: WorkerConfig, logger: Logger, clientId: string): Promise<Bus> {
-  if (config.kafkaBrokers?.trim()) {
-    const { createBus } = await import('../platform/bus/index.ts');
-    return createBus({ kafkaBrokers: config.kafkaBrokers, redisUrl: config.redisUrl, prefix: config.busPrefix, logger, clientId });
-  }
-  // What createBus picks with no brokers, without loading the Kafka engine.
-  const { createRedisStreamsBus } = await import('../platform/bus/redis-streams-bus.ts');
-  return createRedisStreamsBus({ redisUrl: config.redisUrl, prefix: config.busPrefix, logger, clientId });
+/** What every process that moves payments runs: the reaper, the retry scheduler, retention. */
+function startHousekeeping(queue: Queue, config: WorkerConfig | MonitorConfig, logger: Logger) {
+  return {
+    reaper: startReaper({ queue, intervalMs: config.reapInterval, maxDeliveries: config.maxDeliveries, logger }),
+    retries: startRetryScheduler({ queue, intervalMs: Math.min(config.reapInterval, 250), logger }),
+    retention: config.retentionDays > 0 ? startRetention({ queue, retentionMs: config.retentionDays * 86_400_000, logger }) : undefined,
+  };
 }
 
 async function listen(app: FastifyInstance, host: string, port: number): Promise<string> {
@@ -105,17 +106,17 @@ export async function runWorker(config: WorkerConfig, options: RoleOptions = {})
     processor,
     concurrency: config.concurrency,
     maxAttempts: config.maxAttempts,
+    maxDeliveries: config.maxDeliveries,
     retry: { baseMs: config.retryBase, capMs: config.retryCap },
     ttlMs: config.workerTtl,
     logger,
     metrics: workerMetrics(registry),
   });
-  const reaper = startReaper({ queue, intervalMs: config.reapInterval, logger });
-  const retries = startRetryScheduler({ queue, intervalMs: Math.min(config.reapInterval, 250), logger });
+  const { reaper, retries, retention } = startHousekeeping(queue, config, logger);
   let bus: Bus | undefined;
   let relay: OutboxRelay | undefined;
   if (config.outboxRelay) {
-    bus = await openBus(config, logger, `payments-${workerId}`);
+    bus = createBus({ kafkaBrokers: config.kafkaBrokers, redisUrl: config.redisUrl, prefix: config.busPrefix, logger, clientId: `payments-${workerId}` });
     relay = await startOutboxRelay({ redis, prefix: config.keyPrefix, bus, consumer: workerId, logger, claimIdleMs: config.outboxClaimIdle });
   }
   let app: FastifyInstance | undefined;
@@ -132,6 +133,7 @@ export async function runWorker(config: WorkerConfig, options: RoleOptions = {})
       () => worker.stop(),
       () => reaper.stop(),
       () => retries.stop(),
+      async () => retention?.stop(),
       async () => relay?.stop(),
       async () => bus?.close(),
       () => processor.close?.() ?? Promise.resolve(),
@@ -162,14 +164,13 @@ export async function runMonitor(config: MonitorConfig, options: RoleOptions = {
     alertIntervalMs: config.alertInterval,
   });
   await monitor.check().catch((err: unknown) => logger.warn({ err }, 'first monitor check failed'));
-  const reaper = startReaper({ queue, intervalMs: config.reapInterval, logger });
-  const retries = startRetryScheduler({ queue, intervalMs: Math.min(config.reapInterval, 250), logger });
+  const { reaper, retries, retention } = startHousekeeping(queue, config, logger);
   const registry = createMetricsRegistry('payments-monitor');
   registerQueueGauges(registry, createReadModel(redis, config.keyPrefix));
   const app = (await http()).createHttpServer({ name: 'payments-monitor', logger, registry, checks: [{ name: 'redis', check: () => pingRedis(redis) }] });
   const url = await listen(app, config.host, config.port);
   logger.info({ url, alertDepth: config.alertDepth, slowAfterMs: config.slowAfter }, 'payments monitor running');
-  const close = await finish(logger, [() => app.close(), () => monitor.stop(), () => reaper.stop(), () => retries.stop(), () => redis.quit()], options);
+  const close = await finish(logger, [() => app.close(), () => monitor.stop(), () => reaper.stop(), () => retries.stop(), async () => retention?.stop(), () => redis.quit()], options);
   return { url, monitor, close };
 }
 

@@ -32,7 +32,7 @@ async function refresh() {
   document.getElementById('cards').innerHTML = cards.map(([k, v]) => '<div class="card">' + esc(k) + '<b>' + esc(v) + '</b></div>').join('');
   table('workers', ['worker', 'alive', 'in flight', 'host', 'pid', 'concurrency', 'since'], d.workers.map((w) => [esc(w.id), w.alive ? '<span class="ok">yes</span>' : '<span class="dead">no</span>', esc(w.in_flight), esc(w.host), esc(w.pid), esc(w.concurrency), esc(w.started_at)]));
   table('retries', ['tracking id', 'due'], d.next_retries.map((r) => [esc(r.tracking_id), esc(r.due_at)]));
-  table('dead', ['tracking id', 'payer', 'amount', 'attempts', 'last error'], d.dead_letter_payments.map((p) => [esc(p.tracking_id), esc(p.payer_id), esc(p.amount + ' ' + p.currency), esc(p.attempts), esc(p.last_error)]));
+  table('dead', ['tracking id', 'payer', 'amount', 'attempts', 'reason', 'last error'], d.dead_letter_payments.map((p) => [esc(p.tracking_id), esc(p.payer_id), esc(p.amount + ' ' + p.currency), esc(p.attempts), esc(p.reason), esc(p.last_error)]));
   table('recent', ['tracking id', 'status', 'at'], d.recent_outcomes.map((o) => [esc(o.tracking_id), esc(o.status), esc(o.at)]));
 }
 refresh(); setInterval(refresh, 2000);

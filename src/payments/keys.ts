@@ -51,6 +51,9 @@ export function paymentKeys(prefix: string) {
     outcomeSet: (status: FinalStatus) => `${prefix}${OUTCOME_SETS[status].all}`,
     outcomeByPayer: (status: FinalStatus, payer: string) => `${prefix}${OUTCOME_SETS[status].payer}|${payer}`,
     outcomeToRecipient: (status: FinalStatus, recipient: string) => `${prefix}${OUTCOME_SETS[status].recipient}|${recipient}`,
+    /** Stats buckets: per UTC minute / hour (start, epoch ms), `<status>|<currency>` → sum of amounts. */
+    statsMinute: (start: number) => `${prefix}stats:m:${start}`,
+    statsHour: (start: number) => `${prefix}stats:h:${start}`,
     /** Final outcomes waiting to be relayed to the bus (written in the same script as the outcome). */
     outbox: `${prefix}outbox`,
     idempotency: (scope: string, key: string) => `${prefix}idempotency:${scope}:${key}`,

@@ -78,7 +78,7 @@ export function registerQueueGauges(registry: Registry, reads: ReadModel): void 
   gauge('payments_queue_depth', 'Payments waiting in the queue', (o) => o.queueDepth);
   gauge('payments_in_flight', 'Payments in workers’ processing lists', (o) => o.inFlight);
   gauge('payments_retry_scheduled', 'Payments waiting for an api_error retry', (o) => o.retryScheduled);
-  gauge('payments_dead_letters', 'Payments failed after their last attempt', (o) => o.deadLetters);
+  gauge('payments_dead_letters', 'Payments on the dead letter (attempts exhausted, rejected, or poison)', (o) => o.deadLetters);
   gauge('payments_open', 'Payments not final yet', (o) => o.open);
   gauge('payments_oldest_open_age_seconds', 'Age of the oldest payment not final yet', (o) => o.oldestOpenAgeMs / 1000);
   gauge('payments_outbox_backlog', 'Final outcomes not yet relayed to the bus', (o) => o.outboxBacklog);

@@ -13,7 +13,7 @@ export interface Decision {
 
 const FINAL_BY_OUTCOME = { success: 'succeeded', insufficient_funds: 'insufficient_funds', declined: 'declined', invalid: 'failed' } as const;
 
-/** api_error is retried with backoff until the attempt `maxAttempts`, then failed (dead letter). */
+/** api_error number `attempt` is retried with backoff up to `maxAttempts`, then failed (dead letter). */
 export function decide(result: ProcessorResult, attempt: number, maxAttempts: number, policy: RetryPolicy, random?: () => number): Decision {
   if (result.outcome !== 'api_error') return { status: FINAL_BY_OUTCOME[result.outcome] };
   if (attempt >= maxAttempts) return { status: 'failed' };

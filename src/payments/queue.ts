@@ -5,9 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Redis } from '../platform/redis.ts';
-import { paymentKeys, type FinalStatus, type PaymentKeys } from './keys.ts';
+import { paymentKeys, type FinalStatus, type PaymentKeys, type Status } from './keys.ts';
 
-const SCRIPTS = ['enqueue', 'fetch', 'claim', 'complete', 'heartbeat', 'requeue', 'release', 'reap', 'promote', 'alert', 'simulate'] as const;
+const SCRIPTS = ['enqueue', 'fetch', 'claim', 'complete', 'heartbeat', 'requeue', 'release', 'reap', 'promote', 'requeue_dead', 'purge', 'alert', 'simulate'] as const;
 type ScriptName = (typeof SCRIPTS)[number];
 
 const read = (name: string) => readFileSync(new URL(`./lua/${name}.lua`, import.meta.url), 'utf8');
@@ -54,7 +54,10 @@ export interface QueuedPayment {
   description: string | undefined;
   metadata: Record<string, string>;
   createdAt: number;
+  /** Deliveries so far, this one included (the processor's attempt number). */
   attempt: number;
+  /** api_errors so far (since it was last requeued from the dead letter): the retry budget. */
+  apiErrors: number;
 }
 
 export interface Completion {
@@ -75,7 +78,7 @@ export interface Completion {
 export type CompletionResult = 'recorded' | 'retrying' | 'duplicate' | 'stale' | 'unknown';
 
 function toPayment(row: string[]): QueuedPayment {
-  const [trackingId, payerId, recipientId, amount, currency, description, metadata, createdAt, attempt] = row;
+  const [trackingId, payerId, recipientId, amount, currency, description, metadata, createdAt, attempt, apiErrors] = row;
   return {
     trackingId: trackingId!,
     payerId: payerId!,
@@ -86,6 +89,7 @@ function toPayment(row: string[]): QueuedPayment {
     metadata: metadata ? (JSON.parse(metadata) as Record<string, string>) : {},
     createdAt: Number(createdAt),
     attempt: Number(attempt),
+    apiErrors: Number(apiErrors),
   };
 }
 
@@ -146,24 +150,46 @@ export function createQueue(redis: Redis, prefix: string) {
       return (await run('heartbeat', worker, ttlMs)) as string[];
     },
 
-    async requeue(worker: string, reason: string, ids: string[]): Promise<number> {
-      return ids.length ? Number(await run('requeue', worker, reason, ...ids)) : 0;
+    /** Hands payments of a live worker's list back; those past `maxDeliveries` (0: no limit) are dead-lettered as poison. */
+    async requeue(worker: string, reason: string, ids: string[], maxDeliveries: number): Promise<{ moved: number; poisoned: string[] }> {
+      if (!ids.length) return { moved: 0, poisoned: [] };
+      const [moved, poisoned] = (await run('requeue', worker, reason, maxDeliveries, ...ids)) as [number, string[]];
+      return { moved: Number(moved), poisoned };
     },
 
     async release(worker: string): Promise<number> {
       return Number(await run('release', worker));
     },
 
-    /** Moves the processing lists of dead workers back to the queue; returns worker → payments moved. */
-    async reap(graceMs: number): Promise<Map<string, number>> {
-      const flat = (await run('reap', graceMs)) as Array<string | number>;
-      const out = new Map<string, number>();
-      for (let i = 0; i + 1 < flat.length; i += 2) out.set(String(flat[i]), Number(flat[i + 1]));
-      return out;
+    /**
+     * Moves the processing lists of dead workers back to the queue: worker → payments moved. A
+     * payment delivered `maxDeliveries` times (0: no limit) is dead-lettered instead: `poisoned`.
+     */
+    async reap(graceMs: number, maxDeliveries: number): Promise<{ moved: Map<string, number>; poisoned: string[] }> {
+      const [flat, poisoned] = (await run('reap', graceMs, maxDeliveries)) as [Array<string | number>, string[]];
+      const moved = new Map<string, number>();
+      for (let i = 0; i + 1 < flat.length; i += 2) moved.set(String(flat[i]), Number(flat[i + 1]));
+      return { moved, poisoned };
     },
 
     async promoteDueRetries(max: number): Promise<number> {
       return Number(await run('promote', max));
+    },
+
+    /** Takes a payment off the dead letter and queues it again; otherwise says why not (its status). */
+    async requeueDeadLetter(trackingId: string): Promise<'requeued' | 'unknown' | Status> {
+      return (await run('requeue_dead', trackingId)) as 'requeued' | 'unknown' | Status;
+    },
+
+    /** Removes up to `batch` final payments recorded before `cutoffMs`, each entirely; returns how many. */
+    async purgeFinalBefore(cutoffMs: number, batch: number): Promise<number> {
+      return Number(await run('purge', cutoffMs, batch));
+    },
+
+    /** Redis' clock (epoch ms), the one every score is in. */
+    async now(): Promise<number> {
+      const [seconds, micros] = await redis.time();
+      return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
     },
 
     async registerWorker(worker: string, info: Record<string, unknown>): Promise<void> {

@@ -4,9 +4,6 @@ import { hostname } from 'node:os';
 import { z } from 'zod';
 import { commonSettings, duration, parseDuration, port, positiveInt, urlWithScheme, type ConfigOf, type Settings } from '../platform/config.ts';
 
-
-
-
 export interface Latency {
   baseMs: number;
   jitterMs: number;
@@ -89,6 +86,16 @@ const boolean = (fallback: boolean) =>
 const queueSettings = {
   workerTtl: { schema: duration('10s'), env: 'PAYMENTS_WORKER_TTL', description: 'a worker whose heartbeat is older than this is dead: its payments go back to the queue' },
   reapInterval: { schema: duration('2s'), env: 'PAYMENTS_REAP_INTERVAL', description: 'how often dead workers are looked for and due retries are queued' },
+  maxDeliveries: {
+    schema: z.coerce.number({ error: 'expected a whole number' }).int({ error: 'expected a whole number' }).min(0, { error: 'expected 0 (no limit) or more' }).default(10),
+    env: 'PAYMENTS_MAX_DELIVERIES',
+    description: 'a payment taken back from a lost worker after this many deliveries is a poison pill: dead-lettered (0 = no limit)',
+  },
+  retentionDays: {
+    schema: z.coerce.number({ error: 'expected a whole number of days' }).int({ error: 'expected a whole number of days' }).min(0, { error: 'expected 0 (keep forever) or more' }).default(30),
+    env: 'PAYMENTS_RETENTION_DAYS',
+    description: 'final payments older than this many days are removed (0 = keep forever)',
+  },
 } satisfies Settings;
 
 export const workerSettings = {
@@ -99,7 +106,7 @@ export const workerSettings = {
     env: 'PAYMENTS_WORKER_ID',
     description: 'unique id of this worker (default: host-pid-random)',
   },
-  concurrency: { schema: positiveInt(200), env: 'PAYMENTS_WORKER_CONCURRENCY', description: 'payments processed at once by this worker' },
+  concurrency: { schema: positiveInt(200), env: 'PAYMENTS_WORKER_CONCURRENCY', description: 'payments at the processor at once in this worker (as many again are fetched ahead)' },
   maxAttempts: { schema: positiveInt(5), env: 'PAYMENTS_MAX_ATTEMPTS', description: 'attempts before an api_error payment is failed and dead-lettered' },
   retryBase: { schema: duration('1s'), env: 'PAYMENTS_RETRY_BASE', description: 'first api_error retry waits up to this long (exponential backoff, full jitter)' },
   retryCap: { schema: duration('5m'), env: 'PAYMENTS_RETRY_CAP', description: 'longest wait between retries' },

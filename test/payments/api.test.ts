@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify';
 import { createMetricsRegistry } from '../../src/platform/metrics.ts';
 import type { Redis } from '../../src/platform/redis.ts';
 import { buildApi } from '../../src/payments/api.ts';
-import { apiKeyChecker, presentedKey } from '../../src/payments/auth.ts';
+import { apiKeyChecker, presentedKey } from '../../src/platform/api-keys.ts';
 import { API_KEY, dropKeys, inProcessWorker, OTHER_KEY, silentLogger, simulated, testRedis, uniquePrefix, until } from './support/fixtures.ts';
 
 const auth = { authorization: `Bearer ${API_KEY}` };

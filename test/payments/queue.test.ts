@@ -54,9 +54,9 @@ describe('payments queue', () => {
     // Worker "dead" takes 4 and never comes back (its heartbeat lasts 600 ms).
     const taken = await queue.fetch('dead', 4, 600);
     assert.equal(taken.length, 4);
-    assert.deepEqual(await queue.reap(3_600_000), new Map(), 'not reaped while its heartbeat lives');
+    assert.deepEqual(await queue.reap(3_600_000, 10), { moved: new Map(), poisoned: [] }, 'not reaped while its heartbeat lives');
     await new Promise((r) => setTimeout(r, 650));
-    assert.deepEqual(await queue.reap(3_600_000), new Map([['dead', 4]]));
+    assert.deepEqual(await queue.reap(3_600_000, 10), { moved: new Map([['dead', 4]]), poisoned: [] });
     assert.equal(await redis.llen(keys.processing('dead')), 0);
     // Back at the head: the next fetch sees them first, oldest first, then the two never taken.
     const again = await queue.fetch('alive', 10, 5000);
@@ -66,7 +66,7 @@ describe('payments queue', () => {
     assert.deepEqual(history.map((h) => [h.status, h.reason ?? '']), [['queued', ''], ['processing', ''], ['queued', 'worker_lost'], ['processing', '']]);
     // The dead worker stays known for the grace period, then is forgotten.
     assert.notEqual(await redis.zscore(keys.workers, 'dead'), null);
-    await queue.reap(0);
+    await queue.reap(0, 10);
     assert.equal(await redis.zscore(keys.workers, 'dead'), null);
   });
 
@@ -100,7 +100,7 @@ describe('payments queue', () => {
     const b = (await queue.enqueue(pay(2))).trackingId;
     await queue.fetch('slow', 2, 50);
     await new Promise((r) => setTimeout(r, 80));
-    await queue.reap(3_600_000);
+    await queue.reap(3_600_000, 10);
     const taken = await queue.fetch('fast', 2, 5000);
     assert.deepEqual(taken.map((p) => [p.trackingId, p.attempt]), [[a, 2], [b, 2]]);
     // The slow worker wakes up: its api_error for a is stale (a is attempt 2 at "fast").

@@ -21,10 +21,12 @@ export function createSimulatedProcessor(options: SimulatedProcessorOptions): Pr
   return {
     name: 'simulated',
     async process(request: PaymentRequest): Promise<ProcessorResult> {
+      const called = performance.now();
       const [json, draw] = (await runScript(redis, 'simulate', prefix, request.idempotencyKey, request.trackingId, seed, ...thresholds)) as [string, string];
       // The charge happened (or not) before the answer travels back: a worker killed during this
-      // wait has charged without knowing it, which is what the idempotency key is for.
-      const ms = latency.baseMs + latency.jitterMs * (2 * Number(draw) - 1);
+      // wait has charged without knowing it, which is what the idempotency key is for. The latency
+      // is the whole call's, the ledger's round trip included, as a real processor's would be.
+      const ms = latency.baseMs + latency.jitterMs * (2 * Number(draw) - 1) - (performance.now() - called);
       if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
       const r = JSON.parse(json) as { outcome: ProcessorResult['outcome']; txn_id?: string; code?: string; message?: string };
       return { outcome: r.outcome, txnId: r.txn_id, code: r.code, message: r.message };
