@@ -11,7 +11,8 @@
 // Usage: bash scripts/node bench/billing-background-job.ts [--runs 3] [--products 1000] [--first 3]
 import { parseArgs } from 'node:util';
 import { createBillingClient, withRecords } from '../src/billing/client/index.ts';
-import { benchDatabase, machineLine, median, startApi } from './billing-support.ts';
+import { benchDatabase, machineLine, startApi } from './billing-support.ts';
+import { median } from './stats.ts';
 
 const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' }, products: { type: 'string', default: '1000' }, first: { type: 'string', default: '3' } } });
 const RUNS = Number(args.runs);

@@ -11,7 +11,8 @@
 //
 // Usage: bash scripts/node bench/billing-records-latency.ts [--runs 3] [--seconds 8] [--concurrency 200]
 import { parseArgs } from 'node:util';
-import { benchDatabase, machineLine, median, percentile, startApi } from './billing-support.ts';
+import { benchDatabase, machineLine, startApi } from './billing-support.ts';
+import { median, percentile } from './stats.ts';
 
 const { values: args } = parseArgs({ options: { runs: { type: 'string', default: '3' }, seconds: { type: 'string', default: '8' }, concurrency: { type: 'string', default: '200' } } });
 const RUNS = Number(args.runs);

@@ -24,7 +24,8 @@ import { createBillingClient, scheduleJittered, type SpreadPlan } from '../src/b
 import { createSql } from '../src/platform/db.ts';
 import { Registry } from '../src/platform/metrics.ts';
 import { createRedis } from '../src/platform/redis.ts';
-import { benchDatabase, benchDatabaseUrl, machineLine, median, redisUrl, startApi } from './billing-support.ts';
+import { benchDatabase, benchDatabaseUrl, machineLine, redisUrl, startApi } from './billing-support.ts';
+import { median } from './stats.ts';
 
 const WINDOW_MS = 2000;
 const LIMITER = { perSecond: 8, processes: 2 };

@@ -116,13 +116,6 @@ export async function startApi(options: { rateLimit?: number; keys?: number; onL
   };
 }
 
-export const median = (values: number[]) => {
-  const s = [...values].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-};
-
-export const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-
 export function machineLine(): string {
   return `machine: ${cpus().length} cores, load ${loadavg().map((l) => l.toFixed(1)).join(' ')} (a loaded 2-core box shared with other work; figures vary run to run)`;
 }

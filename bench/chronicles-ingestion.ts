@@ -18,7 +18,6 @@ import { once } from 'node:events';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { Admin } from '@platformatic/kafka';
 import { Redis } from 'ioredis';
 import postgres from 'postgres';
 import { startIngestConsumer } from '../src/chronicles/ingest-consumer.ts';
@@ -33,6 +32,7 @@ import { createSql } from '../src/platform/db.ts';
 import { createLogger } from '../src/platform/log.ts';
 import { Registry } from '../src/platform/metrics.ts';
 import { migrate } from '../src/platform/migrations.ts';
+import { dropKeys, dropTopics } from './cleanup.ts';
 
 const env = { ...readServicesEnv(), ...process.env };
 const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -212,10 +212,11 @@ async function main(): Promise<void> {
     const sustained = (p90.n - p10.n) / (p90.t - p10.t);
     // BullMQ numbers jobs with a counter: how many jobs the consumer created.
     const jobs = Number(await redis.get(`${queuePrefix}:ingest:id`));
-    redis.disconnect();
     for (const { child } of [...consumers, worker]) await stop(child);
-    await deleteKeys(busPrefix, queuePrefix);
-    if (kafkaBrokers) await deleteTopics(kafkaBrokers, busPrefix);
+    // The run's bus streams (Redis Streams) and queue keys, and its topics on Kafka.
+    await dropKeys(redis, busPrefix, queuePrefix);
+    redis.disconnect();
+    if (kafkaBrokers) await dropTopics(kafkaBrokers, busPrefix);
     const queued = waiting.sort((a, b) => a - b)[Math.floor(waiting.length / 2)] ?? 0;
     return { name, entries: total, messages, jobs, seconds, sustained, publishedPerSecond, queued };
   }
@@ -257,28 +258,4 @@ async function stop(child: ChildProcess): Promise<void> {
   const exited = once(child, 'exit');
   child.kill('SIGKILL');
   await exited;
-}
-
-/** The run's Kafka topics (the Redis Streams bus's are keys, deleted with the queue's). */
-async function deleteTopics(brokers: string, prefix: string): Promise<void> {
-  const admin = new Admin({ clientId: 'chronicles-bench-cleanup', bootstrapBrokers: brokers.split(',') });
-  try {
-    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
-    if (topics.length) await admin.deleteTopics({ topics });
-  } finally {
-    await admin.close();
-  }
-}
-
-async function deleteKeys(...prefixes: string[]): Promise<void> {
-  const redis = new Redis(redisUrl);
-  for (const prefix of prefixes) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) await redis.del(...keys);
-    } while (cursor !== '0');
-  }
-  redis.disconnect();
 }

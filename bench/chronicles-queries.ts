@@ -31,6 +31,7 @@ import { createSql } from '../src/platform/db.ts';
 import { createLogger } from '../src/platform/log.ts';
 import { createMetricsRegistry } from '../src/platform/metrics.ts';
 import { migrate } from '../src/platform/migrations.ts';
+import { percentile } from './stats.ts';
 
 const { values: args } = parseArgs({
   options: {
@@ -206,7 +207,6 @@ function naiveQuery(f: EntryFilter): { text: string; params: unknown[] } {
 
 // ---------------------------------------------------------------------------------------------
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 
 interface Result {
   shape: string;

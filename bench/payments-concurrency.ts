@@ -5,7 +5,9 @@
 //   bash scripts/node bench/payments-concurrency.ts        (LEVELS=10,50,100,250,500 RUNS=3 PROCS=2)
 import { createLogger } from '../src/platform/log.ts';
 import { createRedis } from '../src/platform/redis.ts';
-import { dropKeys, forkReady, median, prefillLedgerline, prefillSeed, ROLE_CHILD, SEED_CHILD, stopChildren, waitFor } from './payments-support.ts';
+import { dropKeys } from './cleanup.ts';
+import { median } from './stats.ts';
+import { forkReady, prefillLedgerline, prefillSeed, ROLE_CHILD, SEED_CHILD, stopChildren, waitFor } from './payments-support.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const LEVELS = (process.env.LEVELS ?? '10,50,100,250,500').split(',').map(Number);

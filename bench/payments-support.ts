@@ -1,26 +1,10 @@
-// Shared by the payments benches: child worker processes, key cleanup, medians.
+// Shared by the payments benches: child worker processes, prefills, CPU readings.
 import { fork, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import type { Redis } from '../src/platform/redis.ts';
 import { FINAL_STATUSES, paymentKeys } from '../src/payments/keys.ts';
 import { createQueue } from '../src/payments/queue.ts';
-
-export const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
-/** Deletes every key under `prefix` (SCAN + UNLINK). */
-export async function dropKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
 
 /** Forks `file` with args; resolves once the child sends {type: 'ready'}. */
 export function forkReady(file: string, args: string[], env: Record<string, string> = {}): Promise<ChildProcess> {

@@ -15,7 +15,9 @@ import { createLogger } from '../src/platform/log.ts';
 import { createRedis, type Redis } from '../src/platform/redis.ts';
 import { paymentKeys } from '../src/payments/keys.ts';
 import { createSimulatedProcessor } from '../src/payments/processors/simulated.ts';
-import { dropKeys, forkReady, median, prefillLedgerline, prefillSeed, processCpuSeconds, redisCpuSeconds, ROLE_CHILD, SEED_CHILD, stopChildren, waitFor } from './payments-support.ts';
+import { dropKeys } from './cleanup.ts';
+import { median } from './stats.ts';
+import { forkReady, prefillLedgerline, prefillSeed, processCpuSeconds, redisCpuSeconds, ROLE_CHILD, SEED_CHILD, stopChildren, waitFor } from './payments-support.ts';
 
 const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const N = Number(process.env.N ?? 50_000);

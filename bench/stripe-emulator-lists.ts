@@ -11,6 +11,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:http';
 import { fileURLToPath } from 'node:url';
+import { median } from './stats.ts';
 
 const role = process.argv[2];
 
@@ -34,7 +35,6 @@ if (role === 'emulator') {
   process.send!({ port: (app.server.address() as { port: number }).port });
 } else {
   const [customers = 20000, seconds = 3, clients = 8, runs = 5] = process.argv.slice(2).map(Number);
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
   const start = (args: string[], input?: unknown) =>
     new Promise<{ child: ChildProcess; info: Record<string, number> }>((resolve, reject) => {

@@ -5,9 +5,9 @@
 // Usage: bash scripts/node bench/stripe-emulator-seed.ts [customers=36000] [runs=3]
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { median } from './stats.ts';
 
 const [customers = 36000, runs = 3] = process.argv.slice(2, 4).map(Number);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 if (process.argv[4] === 'child') {
   const { createEmulatorState } = await import('../src/stripe-emulator/index.ts');

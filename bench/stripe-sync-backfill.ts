@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
+import { median } from './stats.ts';
 
 const role = process.argv[2];
 
@@ -117,7 +118,6 @@ if (role === 'emulator') {
         const { __parent, ...object } = o;
         return stampRead(toRow(table, object, { accountId: account, ...(__parent ? { parentId: String(__parent) } : {}) }), Date.now());
       });
-    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
     const runs: number[] = [];
     for (let run = 0; run < 3; run++) {

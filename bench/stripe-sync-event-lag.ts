@@ -3,7 +3,8 @@
 // different customer; a watcher reads the rows every 5 ms. Baseline: the poll interval itself.
 // Targets: p50 ≤ 600 ms, p99 ≤ 1000 ms.
 // Usage: bash scripts/node bench/stripe-sync-event-lag.ts [seconds=30] [writesPerSecond=50]
-import { loadAverage, percentile, startBench, stripe } from './stripe-sync-support.ts';
+import { percentile } from './stats.ts';
+import { loadAverage, startBench, stripe } from './stripe-sync-support.ts';
 
 const [seconds = 30, rate = 50] = process.argv.slice(2).map(Number);
 const bench = await startBench(300);

@@ -79,11 +79,6 @@ export async function stripe(emulator: { url: string; apiKey: string }, method: 
   return json;
 }
 
-export const percentile = (xs: number[], p: number) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
-};
-
 export const loadAverage = async () => {
   const { loadavg, cpus } = await import('node:os');
   return `load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores`;

@@ -3,7 +3,8 @@
 // 500 ms polling). Baseline: one emulator round trip (GET /v1/events?limit=1, measured here) +
 // 100 ms. Target: /wait p50 ≤ that.
 // Usage: bash scripts/node bench/stripe-sync-wait.ts [iterations=100]
-import { loadAverage, percentile, startBench, stripe } from './stripe-sync-support.ts';
+import { percentile } from './stats.ts';
+import { loadAverage, startBench, stripe } from './stripe-sync-support.ts';
 
 const [iterations = 100] = process.argv.slice(2).map(Number);
 const bench = await startBench(100);

@@ -1,5 +1,6 @@
-// The bus consumer: it only enqueues. Each message handled by the bus (one at a time per
-// partition) waits in a small buffer; whatever has gathered is written to Redis as jobs of up to
+// The bus consumer: it only enqueues. The bus hands it runs of each partition's messages (a
+// batch handler, as Karafka hands its consumers batches); they wait in a small buffer, and
+// whatever has gathered from every partition is written to Redis as jobs of up to
 // `maxJobEntries` messages with one addBulk (MULTI/EXEC), and only then do the handlers resolve —
 // so the bus acknowledges a message once its job is durably in Redis, never before. While one
 // addBulk is in flight the next batch gathers: batches grow with load and cost nothing when idle.
@@ -42,7 +43,7 @@ export function toRawMessage(message: BusMessage, maxMessageBytes: number): RawM
 }
 
 interface Waiting {
-  message: RawMessage;
+  messages: RawMessage[];
   resolve: () => void;
   reject: (err: unknown) => void;
 }
@@ -57,13 +58,14 @@ export async function startIngestConsumer(options: IngestConsumerOptions): Promi
     while (waiting.length) {
       const batch = waiting;
       waiting = [];
+      const messages = batch.flatMap((w) => w.messages);
       const jobs: Array<{ name: string; data: IngestJobData }> = [];
-      for (let i = 0; i < batch.length; i += maxJobEntries) {
-        jobs.push({ name: INGEST_JOB, data: { messages: batch.slice(i, i + maxJobEntries).map((w) => w.message) } });
+      for (let i = 0; i < messages.length; i += maxJobEntries) {
+        jobs.push({ name: INGEST_JOB, data: { messages: messages.slice(i, i + maxJobEntries) } });
       }
       try {
         await queue.addBulk(jobs);
-        options.onEnqueued?.(batch.length, jobs.length);
+        options.onEnqueued?.(messages.length, jobs.length);
         for (const w of batch) w.resolve();
       } catch (err) {
         // The handlers throw: the bus keeps the messages and retries them with backoff.
@@ -74,23 +76,27 @@ export async function startIngestConsumer(options: IngestConsumerOptions): Promi
     flushing = false;
   }
 
-  const handler =
-    maxJobEntries === 1
-      ? async (message: BusMessage) => {
-          await queue.add(INGEST_JOB, { messages: [toRawMessage(message, maxMessageBytes)] });
-          options.onEnqueued?.(1, 1);
-        }
-      : (message: BusMessage) =>
-          new Promise<void>((resolve, reject) => {
-            waiting.push({ message: toRawMessage(message, maxMessageBytes), resolve, reject });
-            if (!flushing) {
-              flushing = true;
-              // Every partition whose message is being handled right now joins this batch.
-              setImmediate(() => void flush());
-            }
-          });
+  const batchHandler = (messages: BusMessage[]) =>
+    new Promise<void>((resolve, reject) => {
+      waiting.push({ messages: messages.map((m) => toRawMessage(m, maxMessageBytes)), resolve, reject });
+      if (!flushing) {
+        flushing = true;
+        // Every partition whose run is being handled right now joins this batch.
+        setImmediate(() => void flush());
+      }
+    });
 
-  const subscription: Subscription = await options.bus.subscribe({ group: options.group, topics: [...options.topics], handler });
+  const subscribe = { group: options.group, topics: [...options.topics] };
+  const subscription: Subscription =
+    maxJobEntries === 1
+      ? await options.bus.subscribe({
+          ...subscribe,
+          handler: async (message) => {
+            await queue.add(INGEST_JOB, { messages: [toRawMessage(message, maxMessageBytes)] });
+            options.onEnqueued?.(1, 1);
+          },
+        })
+      : await options.bus.subscribe({ ...subscribe, batchHandler, maxBatch: maxJobEntries });
   log.info({ topics: options.topics, group: options.group, maxJobEntries }, 'chronicles consumer subscribed');
   return {
     async close() {

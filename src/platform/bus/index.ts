@@ -1,11 +1,12 @@
 // The event bus: Kafka when brokers are configured (KAFKA_BROKERS), Redis Streams otherwise.
+// The chosen engine's module is imported on first use, not here: the Kafka client alone takes
+// about half a second to load, which a process that uses Redis Streams (or no bus at all, or one
+// restarted after a crash) should not pay.
 import type { Logger } from '../log.ts';
-import { createKafkaBus } from './kafka-bus.ts';
-import { createRedisStreamsBus } from './redis-streams-bus.ts';
 import type { RetryPolicy } from './shared.ts';
 import type { Bus } from './types.ts';
 
-export type { Bus, BusMessage, MessageHandler, PublishOptions, SubscribeOptions, Subscription } from './types.ts';
+export type { BatchHandler, Bus, BusMessage, MessageHandler, PublishOptions, SubscribeOptions, Subscription } from './types.ts';
 export type { RetryPolicy } from './shared.ts';
 
 export interface CreateBusOptions {
@@ -29,7 +30,21 @@ export interface CreateBusOptions {
 export function createBus(options: CreateBusOptions): Bus {
   const { kafkaBrokers, redisUrl, prefix, logger, clientId, partitions, retry } = options;
   if (kafkaBrokers?.trim()) {
-    return createKafkaBus({ brokers: kafkaBrokers, prefix, logger, clientId, partitions, retry, ...options.kafka });
+    return lazyBus('kafka', async () => (await import('./kafka-bus.ts')).createKafkaBus({ brokers: kafkaBrokers, prefix, logger, clientId, partitions, retry, ...options.kafka }));
   }
-  return createRedisStreamsBus({ redisUrl, prefix, logger, clientId, partitions, retry, ...options.redis });
+  return lazyBus('redis', async () => (await import('./redis-streams-bus.ts')).createRedisStreamsBus({ redisUrl, prefix, logger, clientId, partitions, retry, ...options.redis }));
+}
+
+/** A bus whose engine is created (its module imported) by the first call that needs it. */
+function lazyBus(engine: Bus['engine'], load: () => Promise<Bus>): Bus {
+  let loading: Promise<Bus> | undefined;
+  const bus = () => (loading ??= load());
+  return {
+    engine,
+    publish: async (topic, key, value, publishOptions) => (await bus()).publish(topic, key, value, publishOptions),
+    subscribe: async (subscribeOptions) => (await bus()).subscribe(subscribeOptions),
+    ping: async () => (await bus()).ping(),
+    // Nothing to close when nothing was used.
+    close: async () => (loading ? (await loading).close() : undefined),
+  };
 }

@@ -1,11 +1,15 @@
 // Kafka engine (@platformatic/kafka).
 //
-// Same-key messages go to the same partition (the key is the Kafka key), and each consumer
-// handles its messages one after another, so a key's order holds across the group. Offsets are
-// committed only after the handler succeeds; a consumer that dies leaves the offset where it
-// was, and the partition's next owner starts from there. After every rebalance we read from a
-// fresh stream that starts at the committed offsets, so prefetched messages of a partition that
-// moved are never handled out of order.
+// Same-key messages go to the same partition (the key is the Kafka key). A subscriber handles
+// its partitions concurrently, each strictly in order with one message (or one run, for a batch
+// handler) in flight: a lane per partition, as in the Redis engine, so a key's order holds across
+// the group. An offset is committed only after its handler succeeds, without waiting for the
+// commit before the next message: the library batches the commits, and rebalance and close wait
+// for them. A consumer that dies leaves the offsets where they were (handled messages whose
+// commit had not landed come again, which at-least-once allows), and the partition's next owner
+// starts from there. After every rebalance we read from a fresh stream that starts at the
+// committed offsets, so prefetched messages of a partition that moved are never handled out of
+// order.
 import { randomUUID } from 'node:crypto';
 import {
   Admin,
@@ -21,7 +25,7 @@ import {
 } from '@platformatic/kafka';
 import type { Logger } from '../log.ts';
 import { sleep } from '../timeout.ts';
-import { backoffMs, DEFAULT_RETRY, encodeValue, type RetryPolicy } from './shared.ts';
+import { backoffMs, DEFAULT_RETRY, deliveryOf, encodeValue, type RetryPolicy } from './shared.ts';
 import type { Bus, BusMessage, PublishOptions, SubscribeOptions, Subscription } from './types.ts';
 
 export interface KafkaBusOptions {
@@ -45,6 +49,29 @@ export interface KafkaBusOptions {
 type KMessage = Message<string, string, string, string>;
 type KStream = MessagesStream<string, string, string, string>;
 
+/** One consumer stream's partitions in flight; `live` turns false when they must stop. */
+interface Round {
+  consumer: Consumer<string, string, string, string>;
+  generation: number;
+  live: boolean;
+  lanes: Map<string, Lane>;
+  /** Resolves when the consumer rejoins the group (its partitions may have moved). */
+  rejoined: Promise<typeof REJOINED>;
+  dispose(): void;
+}
+
+/** A partition's fetched messages, handled one after another. */
+interface Lane {
+  queue: KMessage[];
+  running: Promise<void> | undefined;
+  /** Wakes the reader waiting for room in a full queue. */
+  room: (() => void) | undefined;
+}
+
+/** Fetched messages held per partition before the reader waits for that partition. */
+const LANE_CAPACITY = 256;
+
+const REJOINED = Symbol('rejoined');
 const ID_HEADER = 'bus-id';
 const PUBLISHED_AT_HEADER = 'bus-published-at';
 
@@ -99,7 +126,9 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
 
   const subscriptions = new Set<Subscription>();
 
-  async function subscribe({ group, topics, handler }: SubscribeOptions): Promise<Subscription> {
+  async function subscribe(options: SubscribeOptions): Promise<Subscription> {
+    const { group, topics } = options;
+    const { handle, maxBatch } = deliveryOf(options);
     const names = topics.map(kafkaTopic);
     await Promise.all(names.map(ensureTopic));
     const slog = log.child({ group });
@@ -157,65 +186,138 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
       if (c) await within(c.close(true), 10_000, 'consumer close').catch((err: unknown) => slog.warn({ err }, 'consumer close failed'));
     }
 
-    async function commit(c: Consumer<string, string, string, string>, m: KMessage): Promise<void> {
-      for (let attempt = 0; ; attempt++) {
-        try {
-          await c.commit({ offsets: [{ topic: m.topic, partition: m.partition, offset: m.offset + 1n, leaderEpoch: m.leaderEpoch }] });
-          return;
-        } catch (err) {
-          // Not committed: the message comes again from the partition's next reader.
-          if (closing || c.generationId !== generation) return;
-          slog.warn({ err, topic: m.topic, partition: m.partition }, 'commit failed; retrying');
-          await sleep(backoffMs(attempt, retry), abort.signal);
-        }
-      }
+    /** Commits are not awaited by the lane (that would cost a round trip per message); close and rebalance wait for them. */
+    const commits = new Set<Promise<void>>();
+    let round: Round | undefined;
+
+    /**
+     * Queues the offset after `m` for commit. The library coalesces the commits of a stream: one
+     * request in flight, and every offset queued meanwhile (the highest per partition) goes in the
+     * next one. A failed commit is not retried here: the offset stays queued in the library for the
+     * next flush, or the message comes again from the partition's next reader (at-least-once).
+     */
+    function commit(m: KMessage): void {
+      const done: Promise<void> = Promise.resolve(m.commit())
+        .catch((err: unknown) => slog.warn({ err, topic: m.topic, partition: m.partition }, 'commit failed'))
+        .finally(() => commits.delete(done));
+      commits.add(done);
     }
 
-    /** Runs the handler until it succeeds (no skipping ahead in the partition), then commits. */
-    async function deliver(c: Consumer<string, string, string, string>, m: KMessage): Promise<void> {
-      const id = m.headers.get(ID_HEADER) ?? `${m.topic}:${m.partition}:${m.offset}`;
+    /** Runs the handler over a partition's consecutive messages until it succeeds (no skipping ahead); false = stopped. */
+    async function deliver(r: Round, run: KMessage[]): Promise<boolean> {
+      const ids = run.map((m) => m.headers.get(ID_HEADER) ?? `${m.topic}:${m.partition}:${m.offset}`);
       for (let attempt = 0; ; attempt++) {
-        // Closing, or the partition may have moved: leave the message uncommitted.
-        if (closing || c.generationId !== generation) return;
+        // Closing, or the partition may have moved: leave the messages uncommitted.
+        if (!live(r)) return false;
         try {
-          const message: BusMessage = {
-            id,
-            topic: m.topic.slice(prefix.length),
-            key: m.key ?? '',
-            value: JSON.parse(m.value ?? 'null'),
-            publishedAt: Number(m.headers.get(PUBLISHED_AT_HEADER) ?? m.timestamp),
-            deliveryCount: attempt + 1,
-          };
-          await handler(message);
+          const messages = run.map(
+            (m, i): BusMessage => ({
+              id: ids[i]!,
+              topic: m.topic.slice(prefix.length),
+              key: m.key ?? '',
+              value: JSON.parse(m.value ?? 'null'),
+              publishedAt: Number(m.headers.get(PUBLISHED_AT_HEADER) ?? m.timestamp),
+              deliveryCount: attempt + 1,
+            }),
+          );
+          await handle(messages);
         } catch (err) {
-          slog.warn({ err, id, attempt }, 'handler failed; will retry');
+          slog.warn({ err, ids, attempt }, 'handler failed; will retry');
           await sleep(backoffMs(attempt, retry), abort.signal);
           continue;
         }
-        return commit(c, m);
+        return true;
       }
     }
 
+    const live = (r: Round) => r.live && !closing && r.consumer.generationId === r.generation;
+
+    /** Handles a partition's queued messages in order, up to maxBatch at a time; drops the rest once stopped. */
+    async function drain(r: Round, lane: Lane): Promise<void> {
+      while (lane.queue.length) {
+        const run = lane.queue.slice(0, maxBatch);
+        const handled = await deliver(r, run);
+        lane.queue.splice(0, run.length);
+        lane.room?.();
+        if (!handled) break;
+        // The last offset covers the run: Kafka commits a position, not single messages.
+        commit(run.at(-1)!);
+      }
+      lane.queue.length = 0;
+    }
+
+    /** Lanes stop before their next message; a reader waiting for room wakes. */
+    function halt(r: Round): void {
+      r.live = false;
+      for (const lane of r.lanes.values()) lane.room?.();
+    }
+
+    /** Stops the round's partitions: waits for in-flight handlers to finish and their commits to land. */
+    async function stop(r: Round): Promise<void> {
+      halt(r);
+      r.dispose();
+      await Promise.all([...r.lanes.values()].map((lane) => lane.running));
+      await within(Promise.all(commits), 10_000, 'commits').catch((err: unknown) => slog.warn({ err }, 'commits did not land; their messages may come again'));
+    }
+
+    function startRound(c: Consumer<string, string, string, string>): Round {
+      let onJoin!: () => void;
+      const rejoined = new Promise<typeof REJOINED>((resolve) => (onJoin = () => resolve(REJOINED)));
+      c.once('consumer:group:join', onJoin);
+      return (round = { consumer: c, generation, live: true, lanes: new Map(), rejoined, dispose: () => c.off('consumer:group:join', onJoin) });
+    }
+
+    /**
+     * Reads the stream and hands each message to its partition's lane: partitions are handled
+     * concurrently, each strictly in order with one message in flight (like the Redis engine).
+     */
     async function pump(): Promise<void> {
       const c = consumer;
       if (!c || !stream) throw new Error('consumer not open');
       let messages = stream[Symbol.asyncIterator]();
-      while (!closing) {
-        const next = await messages.next();
-        if (closing) return;
-        if (next.done) throw new Error('message stream ended');
-        if (c.generationId !== generation) {
-          // Rebalanced: drop the prefetched messages and restart from the committed offsets.
-          // The new stream is opened before the old one closes so the group is not rejoined.
-          slog.debug({ generation: c.generationId }, 'rebalanced; restarting from the committed offsets');
-          const fresh = await c.consume(consumeOptions);
-          stream.destroy();
-          stream = fresh;
-          generation = c.generationId;
-          messages = stream[Symbol.asyncIterator]();
-          continue;
+      let r = startRound(c);
+      let reading: Promise<IteratorResult<KMessage>> | undefined;
+      try {
+        while (!closing) {
+          // A rejoin wakes the reader even when no message comes (the lanes may hold messages
+          // they dropped when the generation changed).
+          reading ??= messages.next();
+          const next = await Promise.race([reading, r.rejoined]);
+          if (closing) return;
+          if (next !== REJOINED) {
+            reading = undefined;
+            if (next.done) throw new Error('message stream ended');
+          }
+          if (next === REJOINED || c.generationId !== generation) {
+            // Rebalanced: finish what is in flight, drop the prefetched messages and restart from
+            // the committed offsets. The new stream is opened before the old one closes so the
+            // group is not rejoined.
+            slog.debug({ generation: c.generationId }, 'rebalanced; restarting from the committed offsets');
+            await stop(r);
+            const fresh = await c.consume(consumeOptions);
+            reading?.catch(() => {});
+            reading = undefined;
+            stream.destroy();
+            stream = fresh;
+            generation = c.generationId;
+            messages = stream[Symbol.asyncIterator]();
+            r = startRound(c);
+            continue;
+          }
+          const m = next.value;
+          const key = `${m.topic}:${m.partition}`;
+          let lane = r.lanes.get(key);
+          if (!lane) r.lanes.set(key, (lane = { queue: [], running: undefined, room: undefined }));
+          // A partition stuck on a failing message holds up the others only once its queue is full.
+          while (lane.queue.length >= LANE_CAPACITY && r.live && !closing) await new Promise<void>((wake) => (lane.room = wake));
+          if (!r.live || closing) return;
+          lane.queue.push(m);
+          const started = lane;
+          started.running ??= drain(r, started).finally(() => (started.running = undefined));
         }
-        await deliver(c, next.value);
+      } finally {
+        reading?.catch(() => {});
+        await stop(r);
       }
     }
 
@@ -240,6 +342,7 @@ export function createKafkaBus(options: KafkaBusOptions): Bus {
         if (closing) return;
         closing = true;
         abort.abort();
+        if (round) halt(round);
         // Wakes a loop waiting for messages; an in-flight handler still finishes and commits.
         stream?.destroy();
         await running;

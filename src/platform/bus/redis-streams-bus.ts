@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
 import { sleep } from '../timeout.ts';
-import { backoffMs, DEFAULT_RETRY, encodeValue, partitionOf, type RetryPolicy } from './shared.ts';
+import { backoffMs, DEFAULT_RETRY, deliveryOf, encodeValue, partitionOf, type RetryPolicy } from './shared.ts';
 import type { Bus, BusMessage, PublishOptions, SubscribeOptions, Subscription } from './types.ts';
 
 export interface RedisStreamsBusOptions {
@@ -54,15 +54,19 @@ return 0`;
 const RELEASE = `
 if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) end
 return 0`;
-// KEYS[1] lease, KEYS[2] stream; ARGV me, group, entry id. -1 when the lease is not ours (fencing).
+// KEYS[1] lease, KEYS[2] stream; ARGV me, group, entry ids. -1 when the lease is not ours (fencing).
 const ACK = `
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return -1 end
-return redis.call('xack', KEYS[2], ARGV[2], ARGV[3])`;
-// KEYS[1] lease, KEYS[2] stream; ARGV me, group, entry id, count. Records an in-place retry in
-// the delivery count: {} when the entry is gone (trimmed), nil when the lease is not ours.
+return redis.call('xack', KEYS[2], ARGV[2], unpack(ARGV, 3))`;
+// KEYS[1] lease, KEYS[2] stream; ARGV me, group, count, entry ids. Records an in-place retry in
+// the delivery count: the ids still pending (a trimmed entry is gone), nil when the lease is not ours.
 const RETRY = `
 if redis.call('get', KEYS[1]) ~= ARGV[1] then return false end
-return redis.call('xclaim', KEYS[2], ARGV[2], ARGV[1], 0, ARGV[3], 'RETRYCOUNT', ARGV[4], 'JUSTID')`;
+local ids = {unpack(ARGV, 4)}
+table.insert(ids, 'RETRYCOUNT')
+table.insert(ids, ARGV[3])
+table.insert(ids, 'JUSTID')
+return redis.call('xclaim', KEYS[2], ARGV[2], ARGV[1], 0, unpack(ids))`;
 // KEYS[1] lease, KEYS[2] stream; ARGV me, group, cursor, count.
 // Moves the partition's pending entries (whoever had them) to us, with their delivery counts.
 // nil when the lease is not ours.
@@ -170,7 +174,9 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
 
   const subscriptions = new Set<Subscription>();
 
-  async function subscribe({ group, topics, handler }: SubscribeOptions): Promise<Subscription> {
+  async function subscribe(options: SubscribeOptions): Promise<Subscription> {
+    const { group, topics } = options;
+    const { handle, maxBatch } = deliveryOf(options);
     const me = `${clientId}:${randomUUID().slice(0, 8)}`;
     const slog = log.child({ group, consumer: me });
     const counts = new Map<string, number>();
@@ -218,54 +224,70 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
       const stopped = new Promise<void>((resolve) => abort.signal.addEventListener('abort', () => resolve(), { once: true }));
       const canRun = () => !worker.stopping && !closing && Date.now() < worker.validUntil;
 
-      async function ack(entry: Entry): Promise<boolean> {
+      async function ack(entries: Entry[]): Promise<boolean> {
         for (let attempt = 0; ; attempt++) {
           try {
-            const acked = await redis.eval(ACK, 2, lease, stream, me, group, entry.streamId);
+            const acked = await redis.eval(ACK, 2, lease, stream, me, group, ...entries.map((e) => e.streamId));
             if (acked === -1) worker.stop('lease lost before ack');
             return acked !== -1;
           } catch (err) {
             if (worker.stopping) return false;
-            wlog.warn({ err, streamId: entry.streamId }, 'ack failed; retrying');
+            wlog.warn({ err, streamIds: entries.map((e) => e.streamId) }, 'ack failed; retrying');
             await sleep(backoffMs(attempt, retry), abort.signal);
           }
         }
       }
 
-      /** Runs the handler until it succeeds (partition order: no skipping ahead). false = stop. */
-      async function deliver(entry: Entry, deliveryCount: number): Promise<boolean> {
-        const f = entry.fields;
+      /**
+       * Runs the handler over consecutive entries until it succeeds (partition order: no skipping
+       * ahead), then acknowledges them. false = stop.
+       */
+      async function deliver(run: Entry[], countOf: (streamId: string) => number): Promise<boolean> {
+        let entries = run;
         for (let attempt = 0; ; attempt++) {
           if (!canRun()) return false;
           if (attempt > 0) {
             // So a later owner sees the true count. Best effort: a Redis error does not stop the retry.
-            const still = await redis.eval(RETRY, 2, lease, stream, me, group, entry.streamId, deliveryCount + attempt).catch(() => [entry.streamId]);
+            const ids = entries.map((e) => e.streamId);
+            const still = await redis.eval(RETRY, 2, lease, stream, me, group, countOf(ids[0]!) + attempt, ...ids).catch(() => ids);
             if (still === null) {
               worker.stop('lease lost');
               return false;
             }
-            if (Array.isArray(still) && still.length === 0) {
-              wlog.error({ streamId: entry.streamId, id: f.id }, 'pending entry was trimmed before it could be handled');
-              return true;
+            if (Array.isArray(still) && still.length < entries.length) {
+              const pending = new Set(still.map(String));
+              wlog.error({ streamIds: ids.filter((id) => !pending.has(id)) }, 'pending entries were trimmed before they could be handled');
+              entries = entries.filter((e) => pending.has(e.streamId));
+              if (entries.length === 0) return true;
             }
           }
           try {
-            const message: BusMessage = {
-              id: f.id ?? entry.streamId,
-              topic,
-              key: f.key ?? '',
-              value: JSON.parse(f.value ?? 'null'),
-              publishedAt: Number(f.publishedAt),
-              deliveryCount: deliveryCount + attempt,
-            };
-            await handler(message);
+            const messages = entries.map(
+              (entry): BusMessage => ({
+                id: entry.fields.id ?? entry.streamId,
+                topic,
+                key: entry.fields.key ?? '',
+                value: JSON.parse(entry.fields.value ?? 'null'),
+                publishedAt: Number(entry.fields.publishedAt),
+                deliveryCount: countOf(entry.streamId) + attempt,
+              }),
+            );
+            await handle(messages);
           } catch (err) {
-            wlog.warn({ err, id: f.id, attempt }, 'handler failed; will retry');
+            wlog.warn({ err, ids: entries.map((e) => e.fields.id), attempt }, 'handler failed; will retry');
             await sleep(backoffMs(attempt, retry), abort.signal);
             continue;
           }
-          return ack(entry);
+          return ack(entries);
         }
+      }
+
+      /** Hands the entries over in runs of at most maxBatch. false = stop. */
+      async function deliverAll(entries: Entry[], countOf: (streamId: string) => number): Promise<boolean> {
+        for (let i = 0; i < entries.length; i += maxBatch) {
+          if (!(await deliver(entries.slice(i, i + maxBatch), countOf))) return false;
+        }
+        return true;
       }
 
       async function run(): Promise<void> {
@@ -275,26 +297,22 @@ export function createRedisStreamsBus(options: RedisStreamsBusOptions): Bus {
           if (!canRun()) return worker.stop('lease not renewed in time');
           try {
             if (cursor !== undefined) {
-              const r = (await redis.eval(CLAIM, 2, lease, stream, me, group, cursor, batchSize)) as
+              const r = (await redis.eval(CLAIM, 2, lease, stream, me, group, cursor, Math.max(batchSize, maxBatch))) as
                 | [string, unknown[], [string, string, number, number][], string[]]
                 | null;
               if (!r) return worker.stop('lease lost');
               const [next, raw, pending, deleted] = r;
               if (deleted.length) wlog.error({ streamIds: deleted }, 'pending entries were trimmed before they were handled');
-              const countOf = new Map(pending.map(([id, , , n]) => [id, Number(n)]));
-              for (const entry of toEntries(raw)) {
-                if (!(await deliver(entry, countOf.get(entry.streamId) ?? 1))) return;
-              }
+              const counts = new Map(pending.map(([id, , , n]) => [id, Number(n)]));
+              if (!(await deliverAll(toEntries(raw), (id) => counts.get(id) ?? 1))) return;
               cursor = next === '0-0' ? undefined : next;
               if (cursor === undefined) await redis.eval(PRUNE_CONSUMERS, 1, stream, group, me);
             } else {
-              const r = (await redis.eval(READ, 2, lease, stream, me, group, batchSize)) as [unknown[], string?] | null;
+              const r = (await redis.eval(READ, 2, lease, stream, me, group, Math.max(batchSize, maxBatch))) as [unknown[], string?] | null;
               if (!r) return worker.stop('lease lost');
               const [raw, lastId] = r;
               const entries = toEntries(raw);
-              for (const entry of entries) {
-                if (!(await deliver(entry, 1))) return;
-              }
+              if (!(await deliverAll(entries, () => 1))) return;
               if (entries.length === 0 && canRun()) {
                 // Raced with stop: ioredis never settles a command queued while it reconnects
                 // if the connection is then closed.

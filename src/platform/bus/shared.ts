@@ -1,4 +1,5 @@
 // Small helpers shared by the bus engines.
+import type { BusMessage, SubscribeOptions } from './types.ts';
 //
 // Handler and reconnect retries run until they succeed or the subscription closes, and close()
 // must not wait out a 30 s backoff: exponential-backoff (used for HTTP retries elsewhere) cannot
@@ -31,4 +32,14 @@ export function partitionOf(key: string, partitions: number): number {
 /** JSON text of a payload; `undefined` becomes null so every message has a value. */
 export function encodeValue(value: unknown): string {
   return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * What an engine runs for a run of one partition's messages, and how long a run may be: a
+ * one-message handler takes runs of one, so each message is acknowledged on its own.
+ */
+export function deliveryOf(options: SubscribeOptions): { handle: (messages: BusMessage[]) => Promise<void>; maxBatch: number } {
+  if ('batchHandler' in options) return { handle: options.batchHandler, maxBatch: Math.max(1, options.maxBatch ?? 100) };
+  const { handler } = options;
+  return { handle: (messages) => handler(messages[0]!), maxBatch: 1 };
 }

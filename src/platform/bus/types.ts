@@ -26,17 +26,36 @@ export interface PublishOptions {
 }
 
 export type MessageHandler = (message: BusMessage) => Promise<void>;
+/** Consecutive messages of one partition, in order. */
+export type BatchHandler = (messages: BusMessage[]) => Promise<void>;
 
-export interface SubscribeOptions {
+interface SubscribeBase {
   /** Consumers sharing a group split the work; each group gets every message. */
   group: string;
   topics: string[];
-  /**
-   * Resolves = acknowledged. Throws = retried in place with backoff, and later messages of the
-   * same partition wait (order is kept), so a message that can never succeed blocks its partition.
-   */
-  handler: MessageHandler;
 }
+
+export type SubscribeOptions = SubscribeBase &
+  (
+    | {
+        /**
+         * Resolves = acknowledged. Throws = retried in place with backoff, and later messages of the
+         * same partition wait (order is kept), so a message that can never succeed blocks its partition.
+         */
+        handler: MessageHandler;
+      }
+    | {
+        /**
+         * Up to `maxBatch` messages of a partition at a time (whatever has arrived; never waits to
+         * fill a batch), for consumers whose cost is per call rather than per message, as Karafka
+         * hands its consumers batches. Resolves = all acknowledged; throws = the same batch retried
+         * in place, the partition waiting behind it.
+         */
+        batchHandler: BatchHandler;
+        /** Default 100. */
+        maxBatch?: number;
+      }
+  );
 
 export interface Subscription {
   /**
