@@ -91,7 +91,8 @@ export class AccountSync {
   private readonly background: Promise<unknown>[] = [];
   private reconcileTimer: NodeJS.Timeout | undefined;
   private validityTimer: NodeJS.Timeout | undefined;
-  private reconciling = false;
+  /** The reconciliation in flight, if any: stop() waits for it so nothing writes after it. */
+  private reconciling: Promise<void> | undefined;
   /** The poller that answers waits: replaced (and pending) while a re-backfill runs. */
   private pollerReady: Promise<EventPoller>;
   private setPollerReady!: (p: EventPoller) => void;
@@ -389,31 +390,33 @@ export class AccountSync {
     const every = this.engine.config.reconcileInterval;
     if (every <= 0) return;
     const check = async () => {
-      if (this.reconciling || this.state !== 'polling') return;
       const last = await this.log.latest(this.sql, this.accountId, ['backfill_complete']);
       if (last && Date.now() - last.created_at.getTime() < every) return;
-      this.reconciling = true;
-      try {
-        const cursor = this.poller?.cursor ?? (await this.loadCursor());
-        await this.reconcile(cursor);
-      } finally {
-        this.reconciling = false;
-      }
+      await this.reconcile(this.poller?.cursor ?? (await this.loadCursor()));
     };
-    this.reconcileTimer = setInterval(() => void check().catch((err: unknown) => this.noteError(err, 'reconciliation failed')), Math.min(every, 60_000));
+    this.reconcileTimer = setInterval(() => {
+      if (this.reconciling || this.state !== 'polling' || this.engine.signal.aborted) return;
+      this.track(check()).catch((err: unknown) => {
+        if (!this.engine.signal.aborted) this.noteError(err, 'reconciliation failed');
+      });
+    }, Math.min(every, 60_000));
     this.reconcileTimer.unref();
   }
 
   /** Runs a reconciliation backfill now (beside the poller); resolves when it is complete. */
   async reconcileNow(): Promise<void> {
     if (this.reconciling) throw new Error(`account ${this.accountId} is already reconciling`);
-    await this.caughtUp;
-    this.reconciling = true;
-    try {
-      await this.reconcile(this.poller?.cursor ?? (await this.loadCursor()));
-    } finally {
-      this.reconciling = false;
-    }
+    await this.track(
+      (async () => {
+        await this.caughtUp;
+        await this.reconcile(this.poller?.cursor ?? (await this.loadCursor()));
+      })(),
+    );
+  }
+
+  private track(run: Promise<void>): Promise<void> {
+    this.reconciling = run.finally(() => (this.reconciling = undefined));
+    return this.reconciling;
   }
 
   /** A backfill of the lists beside the running poller: catches what Stripe sent no event for. */
@@ -455,6 +458,7 @@ export class AccountSync {
   async stop(): Promise<void> {
     clearInterval(this.reconcileTimer);
     clearInterval(this.validityTimer);
+    await this.reconciling?.catch(() => {});
     await this.poller?.stop();
     await this.upcoming.stop();
     await Promise.allSettled(this.background);

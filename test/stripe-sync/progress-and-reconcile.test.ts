@@ -70,3 +70,25 @@ describe('progress logs and periodic reconciliation', () => {
     assert.ok(started.slice(1).some((r) => r.reason === 'reconcile'), 'a reconciliation backfill was logged');
   });
 });
+
+test('stop() waits for a reconciliation in flight, so nothing is written after it returns', async () => {
+  // Slow enough that the reconciliation is still reading lists when stop() is called.
+  const emulator = await startStripeEmulator({ customers: 5, seed: 6, rateLimit: 0, latency: '100ms±0ms' });
+  const db = await createTestSchema();
+  try {
+    const sync = await startStripeSync('run', await syncConfigFor(emulator, db.schema, {}, ACCOUNT), { logger: createLogger({ name: 'reconcile-stop', level: 'silent' }), sql: db.sql });
+    await sync.done;
+    let settled = false;
+    const reconciling = sync.engine.accounts[0]!.reconcileNow().finally(() => (settled = true));
+    reconciling.catch(() => {});
+    await eventually(async () => (await db.sql.unsafe(`select 1 from "${db.schema}"._sync_log where payload->>'reason' = 'reconcile'`)).length > 0, 30_000, 'the reconciliation to start');
+    await sync.stop();
+    assert.ok(settled, 'the reconciliation had ended when stop() returned');
+    const before = await db.sql.unsafe(`select count(*)::int as n from "${db.schema}"._sync_log`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    assert.deepEqual(await db.sql.unsafe(`select count(*)::int as n from "${db.schema}"._sync_log`), before);
+  } finally {
+    await db.drop();
+    await emulator.stop();
+  }
+});
