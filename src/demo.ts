@@ -45,9 +45,9 @@ function roleSpecs(env: NodeJS.ProcessEnv, keys: { api: string; internal: string
   const stripe = { STRIPE_API_BASE: emulator };
   return [
     { name: 'stripe-emulator', args: ['stripe-emulator'], url: url(ports.stripeEmulator), env: { STRIPE_EMULATOR_PORT: String(ports.stripeEmulator), STRIPE_EMULATOR_API_KEYS: STRIPE_KEY, STRIPE_EMULATOR_CUSTOMERS: env.STRIPE_EMULATOR_CUSTOMERS ?? '50' } },
-    // Under the emulator's default limit of 25 requests/s, so the backfill never meets a 429; the
-    // key is labelled with its account id because the emulator has no GET /v1/account.
-    { name: 'stripe-sync run', args: ['stripe-sync', 'run'], url: url(ports.stripeSync), after: emulator, env: { ...stripe, STRIPE_KEY: `acct_emulator=${STRIPE_KEY}`, STRIPE_SYNC_PORT: String(ports.stripeSync), STRIPE_SYNC_MAX_RPS: env.STRIPE_SYNC_MAX_RPS ?? '20', STRIPE_SYNC_PROGRESS: 'logs' } },
+    // Under the emulator's default limit of 25 requests/s, so the backfill never meets a 429. The
+    // key has no label: the engine asks GET /v1/account which account it is, as with Stripe.
+    { name: 'stripe-sync run', args: ['stripe-sync', 'run'], url: url(ports.stripeSync), after: emulator, env: { ...stripe, STRIPE_KEY, STRIPE_SYNC_PORT: String(ports.stripeSync), STRIPE_SYNC_MAX_RPS: env.STRIPE_SYNC_MAX_RPS ?? '20', STRIPE_SYNC_PROGRESS: 'logs' } },
     { name: 'payments api', args: ['payments', 'api'], url: url(ports.paymentsApi), env: { PAYMENTS_API_PORT: String(ports.paymentsApi), PAYMENTS_API_KEYS: keys.api } },
     { name: 'payments worker', args: ['payments', 'worker'], after: emulator, env: { ...stripe, PAYMENTS_PROCESSOR: 'stripe', STRIPE_API_KEY: STRIPE_KEY } },
     { name: 'payments monitor', args: ['payments', 'monitor'], url: url(ports.paymentsMonitor), env: { PAYMENTS_MONITOR_PORT: String(ports.paymentsMonitor) } },

@@ -30,6 +30,7 @@ export function registerStripeEmulatorCommand(program: Command): Command {
       scale: config.scale,
       months: config.months,
       now: config.now,
+      accountId: config.accountId,
       logger,
     });
     const stats = emulator.stats();

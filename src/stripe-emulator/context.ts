@@ -15,4 +15,6 @@ export interface Emulator {
   rng: Rng;
   /** List endpoints by spec path (`/v1/invoices/{invoice}/lines`). */
   lists: Map<string, ListRoute>;
+  /** The account every key of this emulator belongs to (GET /v1/account). */
+  account: { id: string; created: number };
 }

@@ -39,6 +39,8 @@ export interface StripeEmulatorOptions {
   months?: number;
   /** Start of the emulator clock, unix seconds (default: now). */
   now?: number;
+  /** What GET /v1/account answers (default: an id derived from the seed). */
+  accountId?: string;
   logger?: Logger;
   specDir?: string;
 }
@@ -63,16 +65,18 @@ export interface StripeEmulator {
 }
 
 /** Builds the state (spec, store, clock) and seeds it; no HTTP. */
-export function createEmulatorState(options: Pick<StripeEmulatorOptions, 'seed' | 'customers' | 'scale' | 'months' | 'now' | 'specDir'> = {}): Emulator {
+export function createEmulatorState(options: Pick<StripeEmulatorOptions, 'seed' | 'customers' | 'scale' | 'months' | 'now' | 'specDir' | 'accountId'> = {}): Emulator {
   const spec = loadStripeSpec(options.specDir);
   const seed = options.seed ?? 1;
+  const clock = createClock(options.now);
   const emu: Emulator = {
     spec,
     store: new Store(),
-    clock: createClock(options.now),
+    clock,
     ids: createIdFactory(createRng(seed + 7919), spec.fixtures),
     rng: createRng(seed + 104729),
     lists: prepareListRoutes(spec),
+    account: { id: options.accountId ?? accountIdFor(seed), created: clock.now() - 400 * 86_400 },
   };
   if (options.customers) seedAccount(emu, { seed, customers: options.customers, scale: options.scale ?? 1, months: options.months ?? 13 });
   return emu;
@@ -117,4 +121,11 @@ export async function startStripeEmulator(options: StripeEmulatorOptions = {}): 
     faultsInjected: () => ({ ...faults.injected }),
     stop: () => app.close(),
   };
+}
+
+/** A stable account id per seed, so two emulators with different seeds are two accounts. */
+function accountIdFor(seed: number): string {
+  const rng = createRng(seed + 31_337);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  return `acct_1${Array.from({ length: 15 }, () => alphabet[rng.int(0, alphabet.length - 1)]).join('')}`;
 }

@@ -8,6 +8,7 @@ import { registerApi, type ApiOptions, type Router } from './api.ts';
 import type { Emulator } from './context.ts';
 import { StripeError } from './errors.ts';
 import { defineReadRoutes } from './read-routes.ts';
+import { defineAccountRoutes } from './resources/account.ts';
 import { defineCustomerRoutes } from './resources/customers.ts';
 import { definePaymentMethodRoutes } from './resources/payment-methods.ts';
 import { definePaymentRoutes } from './resources/payments.ts';
@@ -37,6 +38,7 @@ function defineAll(router: Router, emu: Emulator): void {
     },
   };
   defineReadRoutes(tracking, emu);
+  defineAccountRoutes(tracking);
   defineCustomerRoutes(tracking);
   defineProductRoutes(tracking);
   definePriceRoutes(tracking);

@@ -25,5 +25,10 @@ export const stripeEmulatorSettings = {
   customers: { schema: z.coerce.number().int().min(0).default(0), env: 'STRIPE_EMULATOR_CUSTOMERS', description: 'customers to generate (0 = start empty)' },
   scale: { schema: z.coerce.number().min(0).default(1), env: 'STRIPE_EMULATOR_SCALE', description: 'multiplier for the catalogue and the other resources' },
   months: { schema: z.coerce.number().int().min(13).max(120).default(13), env: 'STRIPE_EMULATOR_MONTHS', description: 'months of history to generate (at least 13)' },
+  accountId: {
+    schema: z.string().regex(/^acct_[A-Za-z0-9]{1,32}$/, { error: 'expected an account id like acct_1Nnlp9GPxmnHQRkJ' }).optional(),
+    env: 'STRIPE_EMULATOR_ACCOUNT_ID',
+    description: 'the account id GET /v1/account answers (default: derived from the seed)',
+  },
   now: { schema: z.coerce.number().int().positive().optional(), env: 'STRIPE_EMULATOR_NOW', description: 'start of the emulator clock, unix seconds (default: now)' },
 } satisfies Settings;

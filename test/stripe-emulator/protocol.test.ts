@@ -31,6 +31,23 @@ describe('protocol', () => {
     assert.equal((await sdkFor(emulator, { key: 'sk_test_second' }).customers.list()).object, 'list');
   });
 
+  test('GET /v1/account names the account every key belongs to: stable per seed, or as configured', async () => {
+    const account = await sdkFor(emulator).accounts.retrieveCurrent();
+    assert.equal(account.object, 'account');
+    assert.match(account.id, /^acct_[A-Za-z0-9]{16}$/);
+    assert.equal((await sdkFor(emulator, { key: 'sk_test_second' }).accounts.retrieveCurrent()).id, account.id);
+    const same = await startStripeEmulator({ rateLimit: 0 });
+    const other = await startStripeEmulator({ rateLimit: 0, seed: 2 });
+    const named = await startStripeEmulator({ rateLimit: 0, accountId: 'acct_1Named0000000000' });
+    try {
+      assert.equal((await sdkFor(same).accounts.retrieveCurrent()).id, account.id);
+      assert.notEqual((await sdkFor(other).accounts.retrieveCurrent()).id, account.id);
+      assert.equal((await sdkFor(named).accounts.retrieveCurrent()).id, 'acct_1Named0000000000');
+    } finally {
+      await Promise.all([same.stop(), other.stop(), named.stop()]);
+    }
+  });
+
   test('unknown URLs are Stripe 404s; Stripe-Version is accepted; unemulated endpoints are 501s', async () => {
     const headers = { authorization: 'Bearer sk_test_emulator', 'stripe-version': '2020-08-27' };
     const unknown = await fetch(`${emulator.url}/v1/nothing/here`, { headers });

@@ -46,13 +46,18 @@ describe('failures', () => {
     assert.ok(!lines.some((l) => l.includes('wrongwrongwrong')), 'the refused key is not logged either');
   });
 
-  test('an unlabelled key on a server without GET /v1/account: a clear error asking for a label', async () => {
+  test('an unlabelled key whose GET /v1/account keeps failing: a clear error asking for a label', async () => {
     const { logger } = capturingLogger();
     const config = await syncConfigFor(emulator, db.schema);
     config.stripeKey = [{ key: emulator.apiKey }];
-    const sync = await startStripeSync('backfill', config, { logger, sql: db.sql });
-    await assert.rejects(sync.done, /give it a label: --stripe-key LABEL=KEY/);
-    await sync.stop();
+    await fetch(`${emulator.url}/_emulator/faults`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ fault: 'api_error', method: 'GET', path: '/v1/account', times: 20 }) });
+    try {
+      const sync = await startStripeSync('backfill', config, { logger, sql: db.sql });
+      await assert.rejects(sync.done, /give it a label: --stripe-key LABEL=KEY/);
+      await sync.stop();
+    } finally {
+      await fetch(`${emulator.url}/_emulator/faults`, { method: 'DELETE' });
+    }
   });
 });
 
@@ -158,5 +163,18 @@ describe('several accounts into one schema', () => {
     const states = await db.sql.unsafe(`select account_id from "${db.schema}"._sync_state order by 1`);
     assert.equal(states.length, 3);
     await sync.stop();
+  });
+
+  test('an unlabelled key: rows are keyed by the account GET /v1/account names', async () => {
+    const { logger } = capturingLogger();
+    const config = await syncConfigFor({ url: emulator.url, apiKey: 'sk_test_first' }, db.schema, { STRIPE_SYNC_PER_PARENT: 'none' });
+    config.stripeKey = [{ key: 'sk_test_first' }];
+    const account = (await new StripeHttp({ url: emulator.url, apiKey: 'sk_test_first' }).call('GET', '/v1/account', {})) as { id: string; object: string };
+    assert.equal(account.object, 'account');
+    const sync = await startStripeSync('backfill', config, { logger, sql: db.sql });
+    await sync.done;
+    await sync.stop();
+    assert.deepEqual(sync.engine.accounts.map((a) => a.accountId), [account.id]);
+    await compareWithEmulator(db.sql, db.schema, emulator, account.id, { perParent: false });
   });
 });

@@ -188,7 +188,7 @@ function noteFields(emu: Emulator, plan: Plan, params: Params, id: string): Json
     metadata: mergeMetadata({}, params.metadata ?? {}),
     number: `${String(inv.number)}-CN-${String(count + 1).padStart(2, '0')}`,
     out_of_band_amount: plan.outOfBand || null,
-    pdf: `https://pay.stripe.com/credit_notes/acct_emulator/${id}/pdf`,
+    pdf: `https://pay.stripe.com/credit_notes/${emu.account.id}/${id}/pdf`,
     reason: (params.reason as string | undefined) ?? null,
     refund: null,
     shipping_cost: null,
