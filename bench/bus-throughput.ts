@@ -13,7 +13,7 @@ import { Redis } from 'ioredis';
 import { createBus } from '../src/platform/bus/index.ts';
 import { readServicesEnv } from '../src/platform/config.ts';
 import { createLogger } from '../src/platform/log.ts';
-import { dropKeys, dropTopics } from './cleanup.ts';
+import { dropKeys, dropTopics } from '../test/support/cleanup.ts';
 import { median } from './stats.ts';
 
 const env = { ...readServicesEnv(), ...process.env };

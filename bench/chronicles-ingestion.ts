@@ -32,7 +32,7 @@ import { createSql } from '../src/platform/db.ts';
 import { createLogger } from '../src/platform/log.ts';
 import { Registry } from '../src/platform/metrics.ts';
 import { migrate } from '../src/platform/migrations.ts';
-import { dropKeys, dropTopics } from './cleanup.ts';
+import { dropKeys, dropTopics } from '../test/support/cleanup.ts';
 
 const env = { ...readServicesEnv(), ...process.env };
 const redisUrl = env.REDIS_URL ?? 'redis://127.0.0.1:6379';

@@ -5,7 +5,7 @@
 //   bash scripts/node bench/payments-concurrency.ts        (LEVELS=10,50,100,250,500 RUNS=3 PROCS=2)
 import { createLogger } from '../src/platform/log.ts';
 import { createRedis } from '../src/platform/redis.ts';
-import { dropKeys } from './cleanup.ts';
+import { dropKeys } from '../test/support/cleanup.ts';
 import { median } from './stats.ts';
 import { forkReady, prefillLedgerline, prefillSeed, ROLE_CHILD, SEED_CHILD, stopChildren, waitFor } from './payments-support.ts';
 

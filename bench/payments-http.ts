@@ -10,7 +10,7 @@
 import autocannon from 'autocannon';
 import { createLogger } from '../src/platform/log.ts';
 import { createRedis } from '../src/platform/redis.ts';
-import { dropKeys } from './cleanup.ts';
+import { dropKeys } from '../test/support/cleanup.ts';
 import { median } from './stats.ts';
 import { forkReady, freePort, processCpuSeconds, redisCpuSeconds, ROLE_CHILD, stopChildren } from './payments-support.ts';
 

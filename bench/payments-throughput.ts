@@ -15,7 +15,7 @@ import { createLogger } from '../src/platform/log.ts';
 import { createRedis, type Redis } from '../src/platform/redis.ts';
 import { paymentKeys } from '../src/payments/keys.ts';
 import { createSimulatedProcessor } from '../src/payments/processors/simulated.ts';
-import { dropKeys } from './cleanup.ts';
+import { dropKeys } from '../test/support/cleanup.ts';
 import { median } from './stats.ts';
 import { forkReady, prefillLedgerline, prefillSeed, processCpuSeconds, redisCpuSeconds, ROLE_CHILD, SEED_CHILD, stopChildren, waitFor } from './payments-support.ts';
 

@@ -7,7 +7,8 @@ import { createMetricsRegistry } from '../../src/platform/metrics.ts';
 import type { Redis } from '../../src/platform/redis.ts';
 import { buildApi } from '../../src/payments/api.ts';
 import { apiKeyChecker, presentedKey } from '../../src/platform/api-keys.ts';
-import { API_KEY, dropKeys, inProcessWorker, OTHER_KEY, silentLogger, simulated, testRedis, uniquePrefix, until } from './support/fixtures.ts';
+import { dropKeys } from '../support/cleanup.ts';
+import { API_KEY, inProcessWorker, OTHER_KEY, silentLogger, simulated, testRedis, uniquePrefix, until } from './support/fixtures.ts';
 
 const auth = { authorization: `Bearer ${API_KEY}` };
 const body = { payer_id: 'alice', recipient_id: 'bob', amount: 1250, currency: 'usd', description: 'rent', metadata: { order: '42' } };

@@ -14,7 +14,8 @@ import { buildApi } from '../../src/payments/api.ts';
 import { FINAL_STATUSES, paymentKeys } from '../../src/payments/keys.ts';
 import { OUTCOMES_TOPIC, type OutcomeMessage } from '../../src/payments/outcomes.ts';
 import { simulatedLedger } from '../../src/payments/processors/simulated.ts';
-import { API_KEY, dropKeys, postJson, REDIS_URL, silentLogger, testRedis, uniquePrefix, until } from './support/fixtures.ts';
+import { dropKeys } from '../support/cleanup.ts';
+import { API_KEY, postJson, REDIS_URL, silentLogger, testRedis, uniquePrefix, until } from './support/fixtures.ts';
 
 const TOTAL = Number(process.env.CHAOS_PAYMENTS ?? 10_000);
 const WORKERS = 3;

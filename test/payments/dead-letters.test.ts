@@ -14,7 +14,8 @@ import type { Processor } from '../../src/payments/processors/types.ts';
 import { createReadModel } from '../../src/payments/queries.ts';
 import { createQueue } from '../../src/payments/queue.ts';
 import { startRetryScheduler } from '../../src/payments/retry-scheduler.ts';
-import { API_KEY, dropKeys, inProcessWorker, silentLogger, simulated, testRedis, uniquePrefix, until } from './support/fixtures.ts';
+import { dropKeys } from '../support/cleanup.ts';
+import { API_KEY, inProcessWorker, silentLogger, simulated, testRedis, uniquePrefix, until } from './support/fixtures.ts';
 
 const pay = (i: number) => ({ payer_id: `payer${i}`, recipient_id: `rcpt${i}`, amount: 100 + i, currency: 'USD' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -11,7 +11,8 @@ import { createQueue } from '../../src/payments/queue.ts';
 import { apiSettings, monitorSettings, workerSettings } from '../../src/payments/settings.ts';
 import { freePort } from '../support/ports.ts';
 import { startPrivateRedis } from '../support/redis-instance.ts';
-import { API_KEY, capturingLogger, dropKeys, REDIS_URL, silentLogger, testRedis, uniquePrefix, until } from './support/fixtures.ts';
+import { dropKeys } from '../support/cleanup.ts';
+import { API_KEY, capturingLogger, REDIS_URL, silentLogger, testRedis, uniquePrefix, until } from './support/fixtures.ts';
 
 const AOF_WARNING = /append-only file \(AOF\) is off/;
 

@@ -10,7 +10,8 @@ import { startOutboxRelay } from '../../src/payments/outbox-relay.ts';
 import { OUTCOMES_TOPIC, type OutcomeMessage } from '../../src/payments/outcomes.ts';
 import { createQueue } from '../../src/payments/queue.ts';
 import { startPrivateRedis, type PrivateRedis } from '../support/redis-instance.ts';
-import { dropKeys, inProcessWorker, silentLogger, simulated, testRedis, uniquePrefix, until } from './support/fixtures.ts';
+import { dropKeys } from '../support/cleanup.ts';
+import { inProcessWorker, silentLogger, simulated, testRedis, uniquePrefix, until } from './support/fixtures.ts';
 
 describe('outbox relay', { timeout: 60_000 }, () => {
   let redis: Redis;

@@ -14,7 +14,8 @@ import { createReadModel } from '../../src/payments/queries.ts';
 import { createQueue, type Queue } from '../../src/payments/queue.ts';
 import { retryDelayMs } from '../../src/payments/retry-scheduler.ts';
 import { startRetryScheduler } from '../../src/payments/retry-scheduler.ts';
-import { API_KEY, dropKeys, inProcessWorker, silentLogger, simulated, testRedis, uniquePrefix, until } from './support/fixtures.ts';
+import { dropKeys } from '../support/cleanup.ts';
+import { API_KEY, inProcessWorker, silentLogger, simulated, testRedis, uniquePrefix, until } from './support/fixtures.ts';
 
 const pay = (i: number) => ({ payer_id: `payer${i}`, recipient_id: `rcpt${i}`, amount: 100 + i, currency: 'USD' });
 

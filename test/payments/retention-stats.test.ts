@@ -8,7 +8,8 @@ import { FINAL_STATUSES, paymentKeys, type FinalStatus } from '../../src/payment
 import { createReadModel, splitRange } from '../../src/payments/queries.ts';
 import { createQueue, type Queue } from '../../src/payments/queue.ts';
 import { startRetention } from '../../src/payments/retention.ts';
-import { dropKeys, silentLogger, testRedis, uniquePrefix } from './support/fixtures.ts';
+import { dropKeys } from '../support/cleanup.ts';
+import { silentLogger, testRedis, uniquePrefix } from './support/fixtures.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const CURRENCIES = ['USD', 'EUR', 'JPY'];

@@ -11,7 +11,8 @@ import { classifyStripeError, createStripeProcessor } from '../../src/payments/p
 import type { PaymentRequest, Processor } from '../../src/payments/processors/types.ts';
 import { createQueue } from '../../src/payments/queue.ts';
 import { startStripeEmulator, type StripeEmulator } from '../../src/stripe-emulator/index.ts';
-import { dropKeys, inProcessWorker, testRedis, uniquePrefix, until } from './support/fixtures.ts';
+import { dropKeys } from '../support/cleanup.ts';
+import { inProcessWorker, testRedis, uniquePrefix, until } from './support/fixtures.ts';
 
 const request = (trackingId: string, metadata: Record<string, string> = {}, attempt = 1): PaymentRequest => ({
   trackingId,

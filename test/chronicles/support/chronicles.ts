@@ -12,6 +12,7 @@ import { PartitionCache } from '../../../src/chronicles/partitions.ts';
 import { RuleCache, TagDirectory } from '../../../src/chronicles/tag-rules.ts';
 import type { RawMessage } from '../../../src/chronicles/message-mappings.ts';
 import { readServicesEnv } from '../../../src/platform/config.ts';
+import { dropKeys } from '../../support/cleanup.ts';
 
 export const logger = createLogger({ name: 'chronicles-test', level: process.env.LOG_LEVEL ?? 'error' });
 
@@ -66,14 +67,7 @@ export function newWriter(sql: Sql, options: Partial<EntryWriterOptions> = {}): 
 export async function deleteRedisKeys(...prefixes: string[]): Promise<void> {
   const redis = new Redis(redisUrl());
   try {
-    for (const prefix of prefixes) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length) await redis.del(...keys);
-      } while (cursor !== '0');
-    }
+    await dropKeys(redis, ...prefixes);
   } finally {
     redis.disconnect();
   }

@@ -32,16 +32,6 @@ export function capturingLogger(): { logger: Logger; lines: CapturedLog[] } {
   return { logger, lines };
 }
 
-/** Deletes every key under `prefix`. */
-export async function dropKeys(redis: Redis, prefix: string): Promise<void> {
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 5000);
-    cursor = next;
-    if (keys.length) await redis.unlink(...keys);
-  } while (cursor !== '0');
-}
-
 /** Polls until `check` returns a truthy value; fails after `timeoutMs` with the last value. */
 export async function until<T>(check: () => Promise<T>, timeoutMs: number, what: string): Promise<T> {
   const started = Date.now();

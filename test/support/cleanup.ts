@@ -1,4 +1,4 @@
-// What a bench leaves behind on shared servers: Redis keys and Kafka topics under its run's prefix.
+// What a test or bench leaves behind on shared servers: Redis keys and Kafka topics under its run's prefix.
 import { Admin } from '@platformatic/kafka';
 import type { Redis } from 'ioredis';
 
