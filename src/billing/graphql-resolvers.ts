@@ -6,8 +6,7 @@ import type { GraphQLResolveInfo } from 'graphql';
 import mercurius from 'mercurius';
 import { z } from 'zod';
 import type { Sql } from '../platform/db.ts';
-import { DateTimeScalar, JSONScalar, LongScalar } from '../platform/graphql.ts';
-import { fieldErrors } from '../platform/http-errors.ts';
+import { DateTimeScalar, JSONScalar, LongScalar, parseArg, userError, withoutNulls } from '../platform/graphql.ts';
 import { clientOf } from './api-clients.ts';
 import { MAX_BATCH_FIRST, MAX_PRODUCT_RECORDS, selectedColumns } from './graphql-schema.ts';
 import { gidSchema, type RecordRow } from './record-schema.ts';
@@ -36,23 +35,6 @@ import {
 } from './records-writer.ts';
 
 const { ErrorWithProps } = mercurius;
-
-function userError(message: string, fields?: Array<{ field: string; message: string }>): Error {
-  return new ErrorWithProps(message, { code: 'BAD_USER_INPUT', ...(fields ? { fields } : {}) }, 400);
-}
-
-function parseArg<S extends z.ZodType>(schema: S, value: unknown, name: string): z.output<S> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const fields = fieldErrors(result.error, name);
-  throw userError(`Invalid ${name}: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`, fields);
-}
-
-/** GraphQL gives explicit nulls for omitted nullable inputs; zod's optional() wants undefined. */
-function withoutNulls(value: unknown): Record<string, unknown> {
-  if (!value || typeof value !== 'object') return {};
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined));
-}
 
 const gidList = z.array(gidSchema).max(MAX_PRODUCT_GIDS, { error: `at most ${MAX_PRODUCT_GIDS} gids` });
 

@@ -2,6 +2,7 @@
 // variable, validated by zod at start-up (src/platform/config.ts). Values are never echoed.
 import { z } from 'zod';
 import { commonSettings, duration, port, type ConfigOf, type Settings } from '../platform/config.ts';
+import { apiKeyListSchema } from '../platform/api-keys.ts';
 
 const intIn = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
 
@@ -11,16 +12,6 @@ const onByDefault = () =>
     .union([z.boolean(), z.enum(['true', 'false', '1', '0'])], { error: 'expected true or false' })
     .default(true)
     .transform((v) => v === true || v === 'true' || v === '1');
-
-const keyList = (what: string) =>
-  z
-    .string({ error: `is required: a comma-separated list of ${what}` })
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
-    .pipe(
-      z
-        .array(z.string().regex(/^[\x21-\x7e]{16,256}$/, { error: 'each key must be 16-256 printable characters without spaces' }))
-        .min(1, { error: 'expected at least one key' }),
-    );
 
 const stripeSchema = {
   schema: z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, { error: 'expected a lower-case SQL identifier' }).default('stripe'),
@@ -48,8 +39,8 @@ export const apiSettings = {
   redisUrl: commonSettings.redisUrl,
   port: { schema: port(8096), env: 'BILLING_API_PORT', description: 'port of the billing HTTP API' },
   host: { schema: z.string().min(1).default('127.0.0.1'), env: 'BILLING_API_HOST', description: 'address to listen on' },
-  apiKeys: { schema: keyList('API keys'), env: 'BILLING_API_KEYS', description: 'external keys (reads only), comma-separated (Authorization: Bearer <key> or X-Api-Key)' },
-  internalApiKeys: { schema: keyList('internal API keys'), env: 'BILLING_INTERNAL_API_KEYS', description: 'internal keys (reads and writes), comma-separated' },
+  apiKeys: { schema: apiKeyListSchema('API keys'), env: 'BILLING_API_KEYS', description: 'external keys (reads only), comma-separated (Authorization: Bearer <key> or X-Api-Key)' },
+  internalApiKeys: { schema: apiKeyListSchema('internal API keys'), env: 'BILLING_INTERNAL_API_KEYS', description: 'internal keys (reads and writes), comma-separated' },
   rateLimit: { schema: intIn(0, 1_000_000, 10), env: 'BILLING_RATE_LIMIT', description: 'requests per window per API key, shared by every API process through Redis (0 = no limit)' },
   rateLimitWindow: { schema: duration('1s'), env: 'BILLING_RATE_LIMIT_WINDOW', description: 'the rate limit window' },
   graphql: { schema: onByDefault(), env: 'BILLING_GRAPHQL', switch: true, description: 'serve GraphQL at /graphql (--no-graphql turns it off)' },

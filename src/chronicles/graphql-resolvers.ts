@@ -5,9 +5,8 @@ import type { Queue } from 'bullmq';
 import mercurius from 'mercurius';
 import { z } from 'zod';
 import type { Sql } from '../platform/db.ts';
-import { fieldErrors } from '../platform/http-errors.ts';
 import { decodeCursor, encodeCursor, entryFilterSchema, InvalidCursorError, pageSchema, searchEntries, tagsOf, type EntryRow } from './entries-query.ts';
-import { DateTimeScalar, JSONScalar } from '../platform/graphql.ts';
+import { DateTimeScalar, JSONScalar, parseArg, userError, withoutNulls } from '../platform/graphql.ts';
 import { nameSchema } from './message-mappings.ts';
 import { REAPPLY_JOB, type ReapplyJobData } from './queues.ts';
 import { createTagRule, deleteTagRule, listTagRules, tagRuleInputSchema, updateTagRule, type TagRule } from './tag-rules.ts';
@@ -24,23 +23,6 @@ import {
 } from './templates.ts';
 
 const { ErrorWithProps } = mercurius;
-
-function userError(message: string, fields?: Array<{ field: string; message: string }>): Error {
-  return new ErrorWithProps(message, { code: 'BAD_USER_INPUT', ...(fields ? { fields } : {}) }, 400);
-}
-
-function parseArg<S extends z.ZodType>(schema: S, value: unknown, name: string): z.output<S> {
-  const result = schema.safeParse(value);
-  if (result.success) return result.data;
-  const fields = fieldErrors(result.error, name);
-  throw userError(`Invalid ${name}: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`, fields);
-}
-
-/** GraphQL gives explicit nulls for omitted nullable inputs; zod's optional() wants undefined. */
-function withoutNulls(value: unknown): Record<string, unknown> {
-  if (!value || typeof value !== 'object') return {};
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined));
-}
 
 type Args = Record<string, unknown>;
 

@@ -2,18 +2,9 @@
 // variable, validated by zod at start-up (src/platform/config.ts). Values are never echoed.
 import { z } from 'zod';
 import { commonSettings, duration, flag, port, positiveInt, type ConfigOf, type Settings } from '../platform/config.ts';
+import { apiKeyListSchema } from '../platform/api-keys.ts';
 
 const intIn = (min: number, max: number, fallback: number) => z.coerce.number().int().min(min).max(max).default(fallback);
-
-const keyList = (what: string) =>
-  z
-    .string({ error: `is required: a comma-separated list of ${what}` })
-    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
-    .pipe(
-      z
-        .array(z.string().regex(/^[\x21-\x7e]{16,256}$/, { error: 'each key must be 16-256 printable characters without spaces' }))
-        .min(1, { error: 'expected at least one key' }),
-    );
 
 const shared = {
   databaseUrl: commonSettings.databaseUrl,
@@ -45,12 +36,12 @@ export const apiSettings = {
   port: { schema: port(8094), env: 'CHRONICLES_API_PORT', description: 'port of the chronicles HTTP API' },
   host: { schema: z.string().min(1).default('127.0.0.1'), env: 'CHRONICLES_API_HOST', description: 'address to listen on' },
   apiKeys: {
-    schema: keyList('API keys'),
+    schema: apiKeyListSchema('API keys'),
     env: 'CHRONICLES_API_KEYS',
     description: 'keys accepted by /graphql, comma-separated (Authorization: Bearer <key> or X-Api-Key)',
   },
   internalApiKeys: {
-    schema: keyList('internal API keys'),
+    schema: apiKeyListSchema('internal API keys'),
     env: 'CHRONICLES_INTERNAL_API_KEYS',
     description: 'keys accepted by /internal/graphql and the queue dashboard /queues (Bearer, X-Api-Key or Basic password)',
   },

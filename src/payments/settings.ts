@@ -3,6 +3,7 @@
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { commonSettings, duration, parseDuration, port, positiveInt, urlWithScheme, type ConfigOf, type Settings } from '../platform/config.ts';
+import { apiKeyListSchema } from '../platform/api-keys.ts';
 
 export interface Latency {
   baseMs: number;
@@ -58,21 +59,12 @@ const shared = {
 
 const slowAfter = { schema: duration('60s'), env: 'PAYMENTS_SLOW_AFTER', description: 'a payment not final this long after submission is slow (/payments/slow, alerts)' } satisfies Settings[string];
 
-const apiKeyList = z
-  .string({ error: 'is required: a comma-separated list of API keys' })
-  .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
-  .pipe(
-    z
-      .array(z.string().regex(/^[\x21-\x7e]{16,256}$/, { error: 'each key must be 16-256 printable characters without spaces' }))
-      .min(1, { error: 'expected at least one key' }),
-  );
-
 export const apiSettings = {
   ...shared,
   slowAfter,
   port: { schema: port(8090), env: 'PAYMENTS_API_PORT', description: 'port of the payments HTTP API' },
   host: { schema: z.string().min(1).default('127.0.0.1'), env: 'PAYMENTS_API_HOST', description: 'address to listen on' },
-  apiKeys: { schema: apiKeyList, env: 'PAYMENTS_API_KEYS', description: 'accepted API keys, comma-separated (Authorization: Bearer <key> or X-Api-Key)' },
+  apiKeys: { schema: apiKeyListSchema(), env: 'PAYMENTS_API_KEYS', description: 'accepted API keys, comma-separated (Authorization: Bearer <key> or X-Api-Key)' },
   idempotencyTtl: { schema: duration('24h'), env: 'PAYMENTS_IDEMPOTENCY_TTL', description: 'how long an Idempotency-Key is remembered' },
 } satisfies Settings;
 

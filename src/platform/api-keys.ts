@@ -5,6 +5,18 @@
 // matched leaks. A matching key is known by its scope, a non-secret hash that is safe in logs,
 // Redis keys and idempotency records.
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+
+/** The setting that lists a part's keys: comma-separated, each 16-256 printable characters. */
+export const apiKeyListSchema = (what = 'API keys') =>
+  z
+    .string({ error: `is required: a comma-separated list of ${what}` })
+    .transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+    .pipe(
+      z
+        .array(z.string().regex(/^[\x21-\x7e]{16,256}$/, { error: 'each key must be 16-256 printable characters without spaces' }))
+        .min(1, { error: 'expected at least one key' }),
+    );
 
 const digest = (key: string) => createHash('sha256').update(key, 'utf8').digest();
 

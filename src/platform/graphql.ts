@@ -1,5 +1,6 @@
-// What every Ledgerline GraphQL API shares: the JSON, DateTime and Long scalars and the
-// query-cost rule (mercurius' queryDepth bounds nesting; this bounds breadth and rows).
+// What every Ledgerline GraphQL API shares: argument validation with zod (errors naming each
+// field), the JSON, DateTime and Long scalars and the query-cost rule (mercurius' queryDepth
+// bounds nesting; this bounds breadth and rows).
 import {
   GraphQLError,
   GraphQLScalarType,
@@ -10,6 +11,30 @@ import {
   type ValidationContext,
   type ValueNode,
 } from 'graphql';
+import mercurius from 'mercurius';
+import type { z } from 'zod';
+import { fieldErrors } from './http-errors.ts';
+
+const { ErrorWithProps } = mercurius;
+
+/** A 400 BAD_USER_INPUT error, with the bad fields when known. */
+export function userError(message: string, fields?: Array<{ field: string; message: string }>): Error {
+  return new ErrorWithProps(message, { code: 'BAD_USER_INPUT', ...(fields ? { fields } : {}) }, 400);
+}
+
+/** Validates a resolver argument; a bad one is a userError naming each field and what it expects. */
+export function parseArg<S extends z.ZodType>(schema: S, value: unknown, name: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  const fields = fieldErrors(result.error, name);
+  throw userError(`Invalid ${name}: ${fields.map((f) => `${f.field}: ${f.message}`).join('; ')}`, fields);
+}
+
+/** GraphQL gives explicit nulls for omitted nullable inputs; zod's optional() wants undefined. */
+export function withoutNulls(value: unknown): Record<string, unknown> {
+  if (!value || typeof value !== 'object') return {};
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== null && v !== undefined));
+}
 
 function literalToJson(node: ValueNode, variables?: Record<string, unknown> | null): unknown {
   switch (node.kind) {

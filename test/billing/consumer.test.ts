@@ -9,7 +9,8 @@ import type { PaymentOutcome } from '../../src/payments/client.ts';
 import { createBus, type Bus } from '../../src/platform/bus/index.ts';
 import type { Sql } from '../../src/platform/db.ts';
 import { testSql } from '../support/database.ts';
-import { logger, redisUrl, unique, waitFor } from './support/billing.ts';
+import { redisUrl, waitFor } from '../support/wait-for.ts';
+import { logger, unique } from './support/billing.ts';
 
 let sql: Sql;
 before(() => {

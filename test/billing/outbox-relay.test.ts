@@ -13,7 +13,8 @@ import { createRecord, updateRecord } from '../../src/billing/records-writer.ts'
 import { createBus, type Bus, type BusMessage } from '../../src/platform/bus/index.ts';
 import type { Sql } from '../../src/platform/db.ts';
 import { testDatabaseUrl, testSql } from '../support/database.ts';
-import { logger, recordInput, redisUrl, unique, waitFor } from './support/billing.ts';
+import { redisUrl, waitFor } from '../support/wait-for.ts';
+import { logger, recordInput, unique } from './support/billing.ts';
 
 const { NODE_TEST_CONTEXT: _, ...baseEnv } = process.env;
 const cli = fileURLToPath(new URL('./support/cli.ts', import.meta.url));

@@ -12,7 +12,8 @@ import { registerChroniclesCommand } from '../../src/chronicles/command.ts';
 import { createBus } from '../../src/platform/bus/index.ts';
 import { testDatabaseUrl, testSql } from '../support/database.ts';
 import { freePort } from '../support/ports.ts';
-import { countEntries, deleteRedisKeys, entryValue, logger, redisUrl, unique, waitFor } from './support/chronicles.ts';
+import { redisUrl, waitFor } from '../support/wait-for.ts';
+import { countEntries, deleteRedisKeys, entryValue, logger, unique } from './support/chronicles.ts';
 
 const run = promisify(execFile);
 // Children of the test runner inherit NODE_TEST_CONTEXT and would report as test files.

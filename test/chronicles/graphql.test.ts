@@ -10,7 +10,8 @@ import { toWritePart } from '../../src/chronicles/ingest-worker.ts';
 import { deleteTagRule } from '../../src/chronicles/tag-rules.ts';
 import { createMetricsRegistry } from '../../src/platform/metrics.ts';
 import { testDatabaseUrl } from '../support/database.ts';
-import { deleteRedisKeys, entryValue, logger, newWriter, rawMessage, redisUrl, unique } from './support/chronicles.ts';
+import { redisUrl } from '../support/wait-for.ts';
+import { deleteRedisKeys, entryValue, logger, newWriter, rawMessage, unique } from './support/chronicles.ts';
 
 const PUBLIC_KEY = 'public-key-0123456789abcdef';
 const INTERNAL_KEY = 'internal-key-0123456789abcdef';

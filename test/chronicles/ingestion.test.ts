@@ -11,7 +11,8 @@ import { ingestQueue, queueConnection, type IngestJobData } from '../../src/chro
 import { createBus, type Bus } from '../../src/platform/bus/index.ts';
 import type { Sql } from '../../src/platform/db.ts';
 import { testSql } from '../support/database.ts';
-import { billingEvent, countEntries, deleteRedisKeys, entryValue, logger, newWriter, paymentOutcome, rawMessage, redisUrl, unique, waitFor } from './support/chronicles.ts';
+import { redisUrl, waitFor } from '../support/wait-for.ts';
+import { billingEvent, countEntries, deleteRedisKeys, entryValue, logger, newWriter, paymentOutcome, rawMessage, unique } from './support/chronicles.ts';
 
 const MAX_BYTES = 4096;
 

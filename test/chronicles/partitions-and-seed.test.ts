@@ -9,7 +9,8 @@ import { dropExpiredPartitions, ensurePartitions, listPartitionMonths, monthOf, 
 import { seedEntries } from '../../src/chronicles/seed.ts';
 import type { Sql } from '../../src/platform/db.ts';
 import { testSql } from '../support/database.ts';
-import { deleteRedisKeys, entryValue, logger, newWriter, rawMessage, redisUrl, unique, waitFor } from './support/chronicles.ts';
+import { redisUrl, waitFor } from '../support/wait-for.ts';
+import { deleteRedisKeys, entryValue, logger, newWriter, rawMessage, unique } from './support/chronicles.ts';
 
 const month = (iso: string) => monthOf(new Date(iso));
 

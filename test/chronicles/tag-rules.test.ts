@@ -10,7 +10,8 @@ import { createTagRule, deleteTagRule, reapplyTagRules, tagRuleInputSchema, upda
 import { toWritePart } from '../../src/chronicles/ingest-worker.ts';
 import type { Sql } from '../../src/platform/db.ts';
 import { testSql } from '../support/database.ts';
-import { deleteRedisKeys, entryValue, logger, newWriter, rawMessage, redisUrl, unique, waitFor } from './support/chronicles.ts';
+import { redisUrl, waitFor } from '../support/wait-for.ts';
+import { deleteRedisKeys, entryValue, logger, newWriter, rawMessage, unique } from './support/chronicles.ts';
 
 const RANGE = { occurredAfter: new Date('1997-05-01T00:00:00Z'), occurredBefore: new Date('1997-06-01T00:00:00Z') };
 

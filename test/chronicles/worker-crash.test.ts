@@ -10,7 +10,8 @@ import { startIngestWorker } from '../../src/chronicles/ingest-worker.ts';
 import { ingestQueue, INGEST_JOB, queueConnection } from '../../src/chronicles/queues.ts';
 import type { Sql } from '../../src/platform/db.ts';
 import { testDatabaseUrl, testSql } from '../support/database.ts';
-import { countEntries, deleteRedisKeys, entryValue, logger, rawMessage, redisUrl, unique, waitFor } from './support/chronicles.ts';
+import { redisUrl, waitFor } from '../support/wait-for.ts';
+import { countEntries, deleteRedisKeys, entryValue, logger, rawMessage, unique } from './support/chronicles.ts';
 
 const child = fileURLToPath(new URL('./support/worker-child.ts', import.meta.url));
 

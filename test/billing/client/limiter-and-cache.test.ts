@@ -11,7 +11,8 @@ import { BILLING_RECORDS_TOPIC, billingRecordEventSchema, createBillingClient, c
 import { createBus, type Bus } from '../../../src/platform/bus/index.ts';
 import { createLogger } from '../../../src/platform/log.ts';
 import { Registry } from '../../../src/platform/metrics.ts';
-import { eventually, metricCount, redisUrl, seedFixture, type Fixture } from './support/harness.ts';
+import { redisUrl } from '../../support/wait-for.ts';
+import { eventually, metricCount, seedFixture, type Fixture } from './support/harness.ts';
 
 describe('shared limiter', () => {
   test('two processes sharing a 4/s limiter draw on one budget: 16 slots take at least 3 s, not 1', async () => {

@@ -5,28 +5,15 @@ import type { FastifyInstance } from 'fastify';
 import { buildBillingApi, type BillingApiOptions } from '../../../src/billing/api.ts';
 import { createRecordsSql } from '../../../src/billing/records-query.ts';
 import { createRecord, type RecordInput } from '../../../src/billing/records-writer.ts';
-import { readServicesEnv } from '../../../src/platform/config.ts';
 import type { Sql } from '../../../src/platform/db.ts';
 import { createLogger } from '../../../src/platform/log.ts';
 import { createMetricsRegistry } from '../../../src/platform/metrics.ts';
 import { createRedis, type Redis } from '../../../src/platform/redis.ts';
 import { testDatabaseUrl } from '../../support/database.ts';
+import { redisUrl } from '../../support/wait-for.ts';
 
 export const logger = createLogger({ name: 'billing-test', level: process.env.LOG_LEVEL ?? 'error' });
-export const redisUrl = () => process.env.REDIS_URL ?? readServicesEnv().REDIS_URL ?? 'redis://127.0.0.1:6379';
 export const unique = (name: string) => `${name}${randomBytes(4).toString('hex')}`;
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
-
 export const EXTERNAL_KEY = 'external-key-0123456789abcdef';
 export const INTERNAL_KEY = 'internal-key-0123456789abcdef';
 

@@ -11,26 +11,12 @@ import { EntryWriter, type EntryWriterOptions } from '../../../src/chronicles/en
 import { PartitionCache } from '../../../src/chronicles/partitions.ts';
 import { RuleCache, TagDirectory } from '../../../src/chronicles/tag-rules.ts';
 import type { RawMessage } from '../../../src/chronicles/message-mappings.ts';
-import { readServicesEnv } from '../../../src/platform/config.ts';
 import { dropKeys } from '../../support/cleanup.ts';
+import { redisUrl } from '../../support/wait-for.ts';
 
 export const logger = createLogger({ name: 'chronicles-test', level: process.env.LOG_LEVEL ?? 'error' });
 
-export const redisUrl = () => process.env.REDIS_URL ?? readServicesEnv().REDIS_URL ?? 'redis://127.0.0.1:6379';
-
 export const unique = (name: string) => `${name}${randomBytes(4).toString('hex')}`;
-
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await sleep(50);
-  }
-}
 
 /** A valid chronicles.entries message value. */
 export function entryValue(app: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {

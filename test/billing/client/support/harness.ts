@@ -5,14 +5,12 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import { buildBillingApi } from '../../../../src/billing/api.ts';
-import { readServicesEnv } from '../../../../src/platform/config.ts';
 import type { Sql } from '../../../../src/platform/db.ts';
 import { createLogger, type Logger } from '../../../../src/platform/log.ts';
 import { Registry } from '../../../../src/platform/metrics.ts';
 import { createRedis, type Redis } from '../../../../src/platform/redis.ts';
 import { testSql } from '../../../support/database.ts';
-
-export const redisUrl = () => process.env.REDIS_URL ?? readServicesEnv().REDIS_URL ?? 'redis://127.0.0.1:6379';
+import { redisUrl } from '../../../support/wait-for.ts';
 
 export interface Api {
   baseUrl: string;
